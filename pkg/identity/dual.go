@@ -98,7 +98,7 @@ func SumReaderBuffer(r io.Reader, buf []byte) (Sum, error) {
 	b3 := blake3.New(32, nil)
 	s2 := sha256.New()
 	seg := max(len(buf)/sumSegments, 1)
-	first := buf[:seg]
+	first := buf[:seg:seg] // full slice expressions: b[:cap(b)] below must not reach the next piece
 	k, err := io.ReadFull(r, first)
 	b3.Write(first[:k])
 	n := int64(k)
@@ -117,7 +117,7 @@ func SumReaderBuffer(r io.Reader, buf []byte) (Sum, error) {
 	free := make(chan []byte, sumSegments)
 	todo := make(chan []byte, sumSegments)
 	for i := 1; i < sumSegments; i++ {
-		free <- buf[i*seg : (i+1)*seg]
+		free <- buf[i*seg : (i+1)*seg : (i+1)*seg]
 	}
 	todo <- first
 	done := make(chan struct{})
