@@ -73,7 +73,6 @@ var decMode = mustDecMode(cbor.DecOptions{
 	MaxMapPairs:       DefaultLimits.MaxItems,
 	UTF8:              cbor.UTF8RejectInvalid,
 	ExtraReturnErrors: cbor.ExtraDecErrorUnknownField,
-	IntDec:            cbor.IntDecConvertSigned,
 	DefaultMapType:    reflect.TypeOf(map[string]any(nil)),
 	FieldNameMatching: cbor.FieldNameMatchingCaseSensitive,
 	TextUnmarshaler:   cbor.TextUnmarshalerTextString,

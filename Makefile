@@ -1,0 +1,49 @@
+# Each target is a thin shim over the go tool and scripts/; see README.md.
+GO        ?= go
+BIN       ?= bin
+PREFIX    ?= /usr/local
+TOOLS     := $(notdir $(wildcard cmd/*))
+export GOFLAGS ?= -trimpath
+
+.PHONY: all build install test test-short lint type bench fuzz clean
+
+all: build
+
+## build: every tool into ./bin/
+build:
+	@mkdir -p $(BIN)
+	$(GO) build -o $(BIN)/ ./cmd/...
+
+## install: the tools into $(PREFIX)/bin
+install: build
+	install -d $(DESTDIR)$(PREFIX)/bin
+	install -m 0755 $(addprefix $(BIN)/,$(TOOLS)) $(DESTDIR)$(PREFIX)/bin/
+
+## test: all tests, with a throwaway PostgreSQL cluster for the database tests
+test: build
+	ARTIFACTSTORE_TEST_REQUIRE_POSTGRES=1 AS_BIN=$(CURDIR)/$(BIN) scripts/with-postgres.sh $(GO) test -count=1 ./...
+
+## test-short: the tests that need no database server
+test-short:
+	$(GO) test -short ./...
+
+## lint: gofmt, go vet, staticcheck
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) tool staticcheck ./...
+
+## type: compile and vet everything
+type:
+	$(GO) build ./... && $(GO) vet ./...
+
+## bench: Go benchmarks and the tool-versus-peer table (scripts/bench.sh)
+bench: build
+	scripts/bench.sh
+
+## fuzz: each fuzz target for FUZZTIME (default 30s)
+fuzz:
+	scripts/fuzz.sh $${FUZZTIME:-30s}
+
+clean:
+	rm -rf $(BIN)
