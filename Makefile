@@ -3,6 +3,8 @@ GO        ?= go
 BIN       ?= bin
 PREFIX    ?= /usr/local
 TOOLS     := $(notdir $(wildcard cmd/*))
+MODULE    := github.com/artifactstore/artifact-store
+VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
 export GOFLAGS ?= -trimpath
 
 .PHONY: all build install test test-short lint type bench fuzz clean
@@ -12,7 +14,7 @@ all: build
 ## build: every tool into ./bin/
 build:
 	@mkdir -p $(BIN)
-	$(GO) build -o $(BIN)/ ./cmd/...
+	$(GO) build -ldflags "-X $(MODULE)/internal/cli.version=$(VERSION)" -o $(BIN)/ ./cmd/...
 
 ## install: the tools into $(PREFIX)/bin
 install: build

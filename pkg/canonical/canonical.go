@@ -87,7 +87,7 @@ func mustEncMode(o cbor.EncOptions) cbor.EncMode {
 }
 
 func mustDecMode(o cbor.DecOptions) cbor.DecMode {
-	m, err := o.DecModeWithTags(cbor.NewTagSet())
+	m, err := o.DecMode()
 	if err != nil {
 		panic(err)
 	}

@@ -1,0 +1,166 @@
+package records
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/artifactstore/artifact-store/pkg/canonical"
+	"github.com/fxamacker/cbor/v2"
+)
+
+// Format selects how a Writer renders records.
+type Format int
+
+const (
+	CBOR      Format = iota // canonical CBOR sequence (RFC 8742), for pipes
+	JSONLines               // one JSON object per line, for people
+)
+
+// Writer writes records in one Format. It buffers; call Flush at the end.
+type Writer struct {
+	bw     *bufio.Writer
+	format Format
+}
+
+// NewWriter returns a Writer of format f on w.
+func NewWriter(w io.Writer, f Format) *Writer {
+	return &Writer{bw: bufio.NewWriterSize(w, 64<<10), format: f}
+}
+
+// Write writes v as one record: canonical CBOR, or a JSON line.
+func (w *Writer) Write(v any) error {
+	if w.format == JSONLines {
+		b, err := json.Marshal(v)
+		if err != nil {
+			return fmt.Errorf("records: encode JSON: %w", err)
+		}
+		w.bw.Write(b)
+		return w.bw.WriteByte('\n')
+	}
+	b, err := canonical.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return w.WriteRaw(b)
+}
+
+// WriteRaw writes an item that is already canonical CBOR. In JSONLines format
+// it is decoded and rendered as JSON.
+func (w *Writer) WriteRaw(item []byte) error {
+	if w.format == JSONLines {
+		var v any
+		if err := canonical.Unmarshal(item, &v); err != nil {
+			return err
+		}
+		return w.Write(v)
+	}
+	_, err := w.bw.Write(item)
+	return err
+}
+
+// Flush writes any buffered records to the underlying writer.
+func (w *Writer) Flush() error { return w.bw.Flush() }
+
+// Limits on one record read from a stream.
+const (
+	MaxRecordBytes = 16 << 20 // a single record; manifests use their own limit
+	maxRecordDepth = 16
+)
+
+// Reader reads a CBOR sequence one canonical item at a time.
+type Reader struct {
+	dec *cbor.Decoder
+	n   int   // records read so far
+	off int64 // byte offset of the next record
+}
+
+var streamMode = func() cbor.DecMode {
+	m, err := cbor.DecOptions{
+		MaxNestedLevels:  maxRecordDepth,
+		MaxArrayElements: 1 << 16,
+		MaxMapPairs:      1 << 16,
+		IndefLength:      cbor.IndefLengthForbidden,
+		TagsMd:           cbor.TagsForbidden,
+	}.DecMode()
+	if err != nil {
+		panic(err)
+	}
+	return m
+}()
+
+// NewReader returns a Reader of the CBOR sequence on r.
+func NewReader(r io.Reader) *Reader {
+	return &Reader{dec: streamMode.NewDecoder(bufio.NewReaderSize(r, 64<<10))}
+}
+
+// RecordError locates a bad record in a stream.
+type RecordError struct {
+	Index  int   // 1-based position of the record in the stream
+	Offset int64 // byte offset where the record starts
+	Err    error
+}
+
+func (e *RecordError) Error() string {
+	return fmt.Sprintf("record %d (byte %d): %v", e.Index, e.Offset, e.Err)
+}
+
+func (e *RecordError) Unwrap() error { return e.Err }
+
+// Next returns the next item's canonical bytes. At the clean end of the
+// stream it returns io.EOF; a stream that ends inside an item, holds a
+// malformed or non-canonical item, or starts like JSON gives a *RecordError.
+func (r *Reader) Next() ([]byte, error) {
+	var raw cbor.RawMessage
+	err := r.dec.Decode(&raw)
+	idx, start := r.n+1, r.off
+	r.off = int64(r.dec.NumBytesRead())
+	if err == io.EOF {
+		return nil, io.EOF
+	}
+	if err != nil {
+		if errors.Is(err, io.ErrUnexpectedEOF) {
+			err = errors.New("stream ends inside a record (truncated input)")
+		}
+		return nil, &RecordError{Index: idx, Offset: start, Err: err}
+	}
+	r.n++
+	if len(raw) > MaxRecordBytes {
+		return nil, &RecordError{Index: idx, Offset: start, Err: fmt.Errorf("record of %d bytes exceeds the limit of %d", len(raw), MaxRecordBytes)}
+	}
+	if err := canonical.Check(raw); err != nil {
+		if len(raw) > 0 && (raw[0] == '{' || raw[0] == '[') {
+			err = fmt.Errorf("%w (input looks like JSON; the tools read CBOR sequences, drop --json upstream)", err)
+		}
+		return nil, &RecordError{Index: idx, Offset: start, Err: err}
+	}
+	return raw, nil
+}
+
+// Decode reads the next record into v (a pointer), strictly: unknown fields
+// and wrong types are errors. It returns io.EOF at the clean end of the
+// stream.
+func (r *Reader) Decode(v any) error {
+	raw, err := r.Next()
+	if err != nil {
+		return err
+	}
+	if err := canonical.Unmarshal(raw, v); err != nil {
+		return &RecordError{Index: r.n, Offset: r.off - int64(len(raw)), Err: err}
+	}
+	return nil
+}
+
+// ReadFile reads the next record as a File and validates it.
+func (r *Reader) ReadFile() (File, error) {
+	var f File
+	if err := r.Decode(&f); err != nil {
+		return File{}, err
+	}
+	if err := f.Validate(); err != nil {
+		return File{}, &RecordError{Index: r.n, Offset: r.off, Err: err}
+	}
+	return f, nil
+}
