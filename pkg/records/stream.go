@@ -72,6 +72,7 @@ const (
 
 // Reader reads a CBOR sequence one canonical item at a time.
 type Reader struct {
+	br  *bufio.Reader
 	dec *cbor.Decoder
 	n   int   // records read so far
 	off int64 // byte offset of the next record
@@ -93,7 +94,8 @@ var streamMode = func() cbor.DecMode {
 
 // NewReader returns a Reader of the CBOR sequence on r.
 func NewReader(r io.Reader) *Reader {
-	return &Reader{dec: streamMode.NewDecoder(bufio.NewReaderSize(r, 64<<10))}
+	br := bufio.NewReaderSize(r, 64<<10)
+	return &Reader{br: br, dec: streamMode.NewDecoder(br)}
 }
 
 // RecordError locates a bad record in a stream.
@@ -113,6 +115,13 @@ func (e *RecordError) Unwrap() error { return e.Err }
 // stream it returns io.EOF; a stream that ends inside an item, holds a
 // malformed or non-canonical item, or starts like JSON gives a *RecordError.
 func (r *Reader) Next() ([]byte, error) {
+	if r.n == 0 {
+		// '{' and '[' are CBOR heads of 2^64-byte strings, never a real
+		// record, and the first byte of JSON lines piped in by mistake.
+		if b, err := r.br.Peek(1); err == nil && (b[0] == '{' || b[0] == '[') {
+			return nil, &RecordError{Index: 1, Offset: 0, Err: errors.New("input looks like JSON; the tools read CBOR sequences (drop --json upstream)")}
+		}
+	}
 	var raw cbor.RawMessage
 	err := r.dec.Decode(&raw)
 	idx, start := r.n+1, r.off
@@ -131,9 +140,6 @@ func (r *Reader) Next() ([]byte, error) {
 		return nil, &RecordError{Index: idx, Offset: start, Err: fmt.Errorf("record of %d bytes exceeds the limit of %d", len(raw), MaxRecordBytes)}
 	}
 	if err := canonical.Check(raw); err != nil {
-		if len(raw) > 0 && (raw[0] == '{' || raw[0] == '[') {
-			err = fmt.Errorf("%w (input looks like JSON; the tools read CBOR sequences, drop --json upstream)", err)
-		}
 		return nil, &RecordError{Index: idx, Offset: start, Err: err}
 	}
 	return raw, nil

@@ -11,6 +11,7 @@ import (
 	"iter"
 	"os"
 	"strings"
+	"syscall"
 	"unicode/utf8"
 
 	"github.com/artifactstore/artifact-store/pkg/identity"
@@ -106,7 +107,9 @@ func digestPath(ctx context.Context, path string, buf []byte) Result {
 		res.Err = err
 		return res
 	}
-	f, err := os.Open(path)
+	// O_NONBLOCK: opening a FIFO must not wait for a writer; it is refused
+	// below. On regular files and directories the flag changes nothing.
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		res.Err = err
 		return res

@@ -1,0 +1,99 @@
+// Package tooltest builds and runs the cmd/ tools for end-to-end tests.
+// If AS_BIN names a directory (make test sets it to ./bin after make build),
+// the tools there are used; otherwise each tool is built once per test
+// process into a temporary directory.
+package tooltest
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"testing"
+)
+
+var (
+	mu    sync.Mutex
+	built = map[string]string{}
+	dir   string
+)
+
+// Path returns the path of the built tool name (e.g. "as-digest").
+func Path(t testing.TB, name string) string {
+	t.Helper()
+	if bin := os.Getenv("AS_BIN"); bin != "" {
+		p := filepath.Join(bin, name)
+		if _, err := os.Stat(p); err != nil {
+			t.Fatalf("AS_BIN=%s: %v (run make build)", bin, err)
+		}
+		return p
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if p, ok := built[name]; ok {
+		return p
+	}
+	if dir == "" {
+		d, err := os.MkdirTemp("", "as-tools-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		dir = d
+	}
+	_, file, _, _ := runtime.Caller(0)
+	root := filepath.Join(filepath.Dir(file), "..", "..")
+	p := filepath.Join(dir, name)
+	cmd := exec.Command("go", "build", "-o", p, "./cmd/"+name)
+	cmd.Dir = root
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("building %s: %v\n%s", name, err, out)
+	}
+	built[name] = p
+	return p
+}
+
+// Result is what a finished tool run produced.
+type Result struct {
+	Stdout, Stderr []byte
+	Code           int
+}
+
+// Run runs tool name with args, stdin and extra environment entries
+// ("K=V"), in dir if it is not empty.
+func Run(t testing.TB, dir string, stdin []byte, env []string, name string, args ...string) Result {
+	t.Helper()
+	cmd := exec.Command(Path(t, name), args...)
+	cmd.Dir = dir
+	cmd.Stdin = bytes.NewReader(stdin)
+	cmd.Env = append(os.Environ(), env...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	res := Result{Stdout: out.Bytes(), Stderr: errb.Bytes()}
+	if ee, ok := err.(*exec.ExitError); ok {
+		res.Code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("running %s: %v", name, err)
+	}
+	if bytes.Contains(res.Stderr, []byte("goroutine ")) || bytes.Contains(res.Stderr, []byte("panic:")) {
+		t.Fatalf("%s %v printed a panic or stack trace:\n%s", name, args, res.Stderr)
+	}
+	return res
+}
+
+// RequirePeer returns the path of an external program (b3sum, sha256sum)
+// or skips the test; with ARTIFACTSTORE_TEST_STRICT=1 (set by .ci/run) a
+// missing program fails it instead.
+func RequirePeer(t testing.TB, name string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	if err != nil {
+		if os.Getenv("ARTIFACTSTORE_TEST_STRICT") == "1" {
+			t.Fatalf("%s not installed (ARTIFACTSTORE_TEST_STRICT=1)", name)
+		}
+		t.Skipf("%s not installed", name)
+	}
+	return p
+}
