@@ -23,7 +23,7 @@ install: build
 
 ## test: all tests, with a throwaway PostgreSQL cluster for the database tests
 test: build
-	ARTIFACTSTORE_TEST_REQUIRE_POSTGRES=1 AS_BIN=$(CURDIR)/$(BIN) scripts/with-postgres.sh $(GO) test -count=1 ./...
+	ARTIFACTSTORE_TEST_REQUIRE_POSTGRES=1 ARTIFACTSTORE_TEST_STRICT=$${ARTIFACTSTORE_TEST_STRICT:-0} AS_BIN=$(CURDIR)/$(BIN) scripts/with-postgres.sh $(GO) test -count=1 ./...
 
 ## test-short: the tests that need no database server
 test-short:
