@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# make bench: generates (once) the data set in $BENCH_DATA (default
+# /tmp/artifact-store-bench), then runs each section's table. Every peer is
+# measured in the same run on the same bytes; the tables report ratios.
+# Needs: b3sum, openssl, coreutils, bc, GNU time, python3 (Debian packages).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+data=${BENCH_DATA:-/tmp/artifact-store-bench}
+for t in b3sum openssl bc python3 /usr/bin/time; do
+  command -v "$t" >/dev/null || { echo "bench: $t is missing (apt-get install b3sum openssl bc python3 time)" >&2; exit 1; }
+done
+go build -o bin/ ./internal/cmd/gosha256
+python3 scripts/bench/gen-data.py "$data"
+sync
+echo "machine: $(nproc) cores, $(uname -m), $(go version | cut -d' ' -f3)"
+scripts/bench/digest.sh "$data" "$PWD/bin"
