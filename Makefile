@@ -7,7 +7,7 @@ MODULE    := github.com/artifactstore/artifact-store
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
 export GOFLAGS ?= -trimpath
 
-.PHONY: all build install test test-short lint type bench fuzz clean
+.PHONY: all build install test test-short lint type bench fuzz demo clean
 
 all: build
 
@@ -49,3 +49,7 @@ fuzz:
 
 clean:
 	rm -rf $(BIN)
+
+## demo: the main job on the embedded default (DIR=… to choose the directory)
+demo: build
+	scripts/demo.sh
