@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -384,6 +385,7 @@ func TestTailReconnect(t *testing.T) {
 	defer cancel()
 	l := events.New(d)
 	l.SafetyPoll = time.Hour // only notifications or reconnects may wake it
+	var kills atomic.Int64
 	go func() {
 		for i := range 30 {
 			if _, err := l.Commit(ctx, ev("a", i)); err != nil {
@@ -392,10 +394,12 @@ func TestTailReconnect(t *testing.T) {
 			}
 			if i%10 == 5 {
 				time.Sleep(20 * time.Millisecond)
-				if _, err := d.SQL.ExecContext(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-					WHERE datname = current_database() AND query = 'LISTEN `+events.NotifyChannel+`'`); err != nil {
+				var killed int
+				if err := d.SQL.QueryRowContext(ctx, `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+					WHERE datname = current_database() AND query = 'LISTEN `+events.NotifyChannel+`'`).Scan(&killed); err != nil {
 					t.Error(err)
 				}
+				kills.Add(int64(killed))
 			}
 			time.Sleep(2 * time.Millisecond)
 		}
@@ -412,6 +416,9 @@ func TestTailReconnect(t *testing.T) {
 		if n == 30 {
 			break
 		}
+	}
+	if kills.Load() == 0 {
+		t.Fatal("no LISTEN connection was terminated; the test proved nothing")
 	}
 }
 
