@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -464,6 +465,36 @@ func TestTamper(t *testing.T) {
 					t.Fatalf("Replay over a broken chain = %v", err)
 				}
 			})
+		}
+		if err := l.Verify(ctx); err != nil {
+			t.Fatalf("after restoring: %v", err)
+		}
+		// Fields that no longer decode are named too.
+		for _, tc := range []struct {
+			set string
+			arg any
+			seq uint64
+		}{
+			{"hash = $1", []byte{1, 2, 3}, 2},
+			{"recorded_at = $1", "2026-11-26T12:00:00.1234567890Z", 6},
+			{"recorded_at = $1", "yesterday", 6},
+			{"type = $1", "test.evenT", 8},
+		} {
+			var orig any
+			col := strings.Fields(tc.set)[0]
+			if err := d.SQL.QueryRowContext(ctx, `SELECT `+col+` FROM events WHERE seq = $1`, tc.seq).Scan(&orig); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := d.SQL.ExecContext(ctx, `UPDATE events SET `+tc.set+` WHERE seq = $2`, tc.arg, tc.seq); err != nil {
+				t.Fatal(err)
+			}
+			var ce *events.ChainError
+			if err := l.Verify(ctx); !errors.As(err, &ce) || ce.Seq != tc.seq {
+				t.Errorf("%s: Verify = %v, want ChainError at %d", tc.set, err, tc.seq)
+			}
+			if _, err := d.SQL.ExecContext(ctx, `UPDATE events SET `+col+` = $1 WHERE seq = $2`, orig, tc.seq); err != nil {
+				t.Fatal(err)
+			}
 		}
 		if err := l.Verify(ctx); err != nil {
 			t.Fatalf("after restoring: %v", err)

@@ -173,14 +173,16 @@ func readRange(ctx context.Context, q Querier, since, until uint64, limit int) (
 			return nil, fmt.Errorf("events: read: %w", err)
 		}
 		ev.Seq = uint64(seq)
-		if ev.Time, err = time.Parse(time.RFC3339Nano, ts); err != nil {
-			return nil, fmt.Errorf("events: read seq %d: time %q: %w", seq, ts, err)
+		// A stored field that cannot even be decoded has been altered:
+		// report it as a chain failure at this sequence.
+		if ev.Time, err = time.Parse(time.RFC3339Nano, ts); err != nil || FormatTime(ev.Time) != ts {
+			return nil, &ChainError{Seq: ev.Seq, Err: ErrHashMismatch, Detail: fmt.Sprintf("recorded_at %q is not in its canonical form", ts)}
 		}
 		if ev.PrevHash, err = digestFrom(prev); err != nil {
-			return nil, fmt.Errorf("events: read seq %d: %w", seq, err)
+			return nil, &ChainError{Seq: ev.Seq, Err: ErrBrokenLink, Detail: err.Error()}
 		}
 		if ev.Hash, err = digestFrom(hash); err != nil {
-			return nil, fmt.Errorf("events: read seq %d: %w", seq, err)
+			return nil, &ChainError{Seq: ev.Seq, Err: ErrHashMismatch, Detail: err.Error()}
 		}
 		out = append(out, ev)
 	}
