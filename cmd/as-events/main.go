@@ -1,0 +1,339 @@
+// Command as-events reads, checks and appends to artifact-store's event log:
+// tail, head, verify, append (producer events) and migrate.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/artifactstore/artifact-store/internal/cli"
+	"github.com/artifactstore/artifact-store/pkg/canonical"
+	"github.com/artifactstore/artifact-store/pkg/db"
+	"github.com/artifactstore/artifact-store/pkg/events"
+	"github.com/artifactstore/artifact-store/pkg/records"
+)
+
+const usage = `Usage: as-events [--db URL] COMMAND [FLAGS]
+
+Read and check artifact-store's append-only, hash-chained event log.
+
+Commands:
+    tail [--since N] [--follow] [--json]
+                     events with sequence number above N (default 0), as a
+                     canonical CBOR sequence of records
+                     {seq, type, actor, time, payload, prev_hash, hash};
+                     JSON lines (payload decoded) on a terminal or with
+                     --json. --follow keeps waiting for new events.
+    head [--json]    the last sequence number and its hash
+    verify           walk the hash chain; names the first bad sequence
+    append --type T [--actor A] [--time RFC3339]
+                     append one producer event whose payload is the
+                     canonical CBOR item on standard input; types are
+                     namespace.name, and the v1. namespace is reserved for
+                     the registry
+    migrate [--fresh]
+                     bring the schema up to date (--fresh: drop everything,
+                     the event log included, and re-create it)
+
+The database is --db, else $ARTIFACTSTORE_DATABASE_URL, else the embedded
+store sqlite:$XDG_DATA_HOME/artifact-store/store.db. URLs: sqlite:PATH,
+postgres://user@host/db. SQLite migrates itself; PostgreSQL needs
+'as-events migrate' after an upgrade.
+
+Exit status: 0 success, 1 failure (bad input, broken chain, database
+unreachable or not migrated), 2 usage error.
+
+Examples:
+    as-events tail --since 42 --follow
+    as-events --db postgres://as@db/as tail --json | jq .payload
+    as-events verify && as-events head
+    printf '\xa1\x63job\x01' | as-events append --type ci.job-finished
+    as-events --db postgres://as@db/as migrate
+`
+
+func main() { cli.Main("as-events", run) }
+
+func run(ctx context.Context, args []string, stdio cli.Stdio) error {
+	fs := cli.FlagSet("as-events", usage, stdio.Out)
+	dbURL := fs.String("db", "", "database URL (default $ARTIFACTSTORE_DATABASE_URL or the embedded SQLite store)")
+	version := fs.Bool("version", false, "print the version and exit")
+	// Global flags stop at the command name; the command parses the rest.
+	showUsage := fs.Usage
+	fs.Usage = func() {}
+	fs.SetOutput(io.Discard)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			showUsage()
+			return nil
+		}
+		return cli.Usagef("%v", err)
+	}
+	fs.Usage = showUsage
+	if *version {
+		fmt.Fprintln(stdio.Out, "as-events", cli.Version())
+		return nil
+	}
+	rest := fs.Args()
+	if len(rest) == 0 {
+		return cli.Usagef("no command given (tail, head, verify, append, migrate)")
+	}
+	c := &command{stdio: stdio, dbURL: *dbURL}
+	switch rest[0] {
+	case "tail":
+		return c.tail(ctx, rest[1:])
+	case "head":
+		return c.head(ctx, rest[1:])
+	case "verify":
+		return c.verify(ctx, rest[1:])
+	case "append":
+		return c.append(ctx, rest[1:])
+	case "migrate":
+		return c.migrate(ctx, rest[1:])
+	case "help":
+		fs.Usage()
+		return nil
+	}
+	return cli.Usagef("unknown command %q (tail, head, verify, append, migrate)", rest[0])
+}
+
+type command struct {
+	stdio cli.Stdio
+	dbURL string
+}
+
+// flags parses a subcommand's flags; every subcommand also takes --db.
+func (c *command) flags(name, use string, args []string, define func(fs *flag.FlagSet)) error {
+	fs := cli.FlagSet("as-events "+name, "Usage: as-events "+name+" "+use+"\n\nSee 'as-events --help'.\n", c.stdio.Out)
+	fs.StringVar(&c.dbURL, "db", c.dbURL, "database URL")
+	define(fs)
+	pos, err := cli.Parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return cli.Usagef("%s takes no arguments, got %q", name, pos[0])
+	}
+	return nil
+}
+
+// open opens the database and, unless migrating, refuses a schema that is
+// behind (SQLite has migrated itself in db.Open).
+func (c *command) open(ctx context.Context, migrating bool) (*db.DB, error) {
+	u := c.dbURL
+	if u == "" {
+		var err error
+		if u, err = db.DefaultURL(); err != nil {
+			return nil, err
+		}
+	}
+	d, err := db.Open(ctx, u)
+	if err != nil {
+		return nil, err
+	}
+	if !migrating {
+		if err := d.CheckSchema(ctx); err != nil {
+			d.Close()
+			return nil, err
+		}
+	}
+	return d, nil
+}
+
+func (c *command) writer(asJSON bool) *records.Writer {
+	if asJSON || cli.IsTerminal(c.stdio.Out) {
+		return records.NewWriter(c.stdio.Out, records.JSONLines)
+	}
+	return records.NewWriter(c.stdio.Out, records.CBOR)
+}
+
+func (c *command) tail(ctx context.Context, args []string) error {
+	var since uint64
+	var follow, asJSON bool
+	if err := c.flags("tail", "[--since N] [--follow] [--json]", args, func(fs *flag.FlagSet) {
+		fs.Uint64Var(&since, "since", 0, "emit events with sequence number above `N`")
+		fs.BoolVar(&follow, "follow", false, "keep waiting for new events")
+		fs.BoolVar(&follow, "f", false, "short for --follow")
+		fs.BoolVar(&asJSON, "json", false, "write JSON lines instead of CBOR")
+	}); err != nil {
+		return err
+	}
+	d, err := c.open(ctx, false)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	l := events.New(d)
+	w := c.writer(asJSON)
+	seq := l.Scan(ctx, since)
+	if follow {
+		seq = l.Tail(ctx, since)
+	}
+	for ev, err := range seq {
+		if err != nil {
+			if ferr := w.Flush(); ferr != nil {
+				return ferr
+			}
+			if follow && errors.Is(err, context.Canceled) {
+				return nil // interrupted while following: a normal end
+			}
+			return err
+		}
+		b, err := events.MarshalRecord(ev)
+		if err != nil {
+			return err
+		}
+		if err := w.WriteRaw(b); err != nil {
+			return err
+		}
+		if follow {
+			if err := w.Flush(); err != nil {
+				return err
+			}
+		}
+	}
+	return w.Flush()
+}
+
+// headRecord is what head prints.
+type headRecord struct {
+	Seq  uint64 `cbor:"seq" json:"seq"`
+	Hash string `cbor:"hash" json:"hash"`
+}
+
+func (c *command) head(ctx context.Context, args []string) error {
+	var asJSON bool
+	if err := c.flags("head", "[--json]", args, func(fs *flag.FlagSet) {
+		fs.BoolVar(&asJSON, "json", false, "write JSON instead of CBOR")
+	}); err != nil {
+		return err
+	}
+	d, err := c.open(ctx, false)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	h, err := events.New(d).Head(ctx)
+	if err != nil {
+		return err
+	}
+	w := c.writer(asJSON)
+	if err := w.Write(headRecord{Seq: h.Seq, Hash: h.Hash.String()}); err != nil {
+		return err
+	}
+	return w.Flush()
+}
+
+func (c *command) verify(ctx context.Context, args []string) error {
+	if err := c.flags("verify", "", args, func(*flag.FlagSet) {}); err != nil {
+		return err
+	}
+	d, err := c.open(ctx, false)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	l := events.New(d)
+	h, err := l.Head(ctx)
+	if err != nil {
+		return err
+	}
+	if err := l.Verify(ctx); err != nil {
+		return err
+	}
+	fmt.Fprintf(c.stdio.Out, "ok: %d events, chain verified up to seq %d (%s)\n", h.Seq, h.Seq, h.Hash)
+	return nil
+}
+
+// maxPayload bounds a payload read from standard input.
+const maxPayload = 16 << 20
+
+func (c *command) append(ctx context.Context, args []string) error {
+	var typ, actor, when string
+	var asJSON bool
+	if err := c.flags("append", "--type T [--actor A] [--time RFC3339] < payload.cbor", args, func(fs *flag.FlagSet) {
+		fs.StringVar(&typ, "type", "", "event type `T`, namespace.name outside v1.")
+		fs.StringVar(&actor, "actor", os.Getenv("USER"), "who causes the event")
+		fs.StringVar(&when, "time", "", "when it happened, RFC 3339 (default now)")
+		fs.BoolVar(&asJSON, "json", false, "write the appended record as JSON")
+	}); err != nil {
+		return err
+	}
+	if typ == "" {
+		return cli.Usagef("append needs --type")
+	}
+	if err := events.ValidateProducerType(typ); err != nil {
+		return err
+	}
+	at := time.Now()
+	if when != "" {
+		t, err := time.Parse(time.RFC3339Nano, when)
+		if err != nil {
+			return cli.Usagef("--time %q is not RFC 3339 (e.g. 2026-01-02T15:04:05Z)", when)
+		}
+		at = t
+	}
+	if cli.IsTerminal(c.stdio.In) {
+		return cli.Usagef("append reads a canonical CBOR payload from standard input; refusing to read it from a terminal")
+	}
+	payload, err := io.ReadAll(io.LimitReader(c.stdio.In, maxPayload+1))
+	if err != nil {
+		return fmt.Errorf("reading the payload from standard input: %w", err)
+	}
+	if len(payload) > maxPayload {
+		return fmt.Errorf("payload on standard input exceeds %d bytes", maxPayload)
+	}
+	if err := canonical.Check(payload); err != nil {
+		return fmt.Errorf("the payload on standard input must be exactly one canonical CBOR item: %w", err)
+	}
+	d, err := c.open(ctx, false)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	out, err := events.New(d).Commit(ctx, events.Event{Type: typ, Actor: actor, Time: at, Payload: payload})
+	if err != nil {
+		return err
+	}
+	b, err := events.MarshalRecord(out[0])
+	if err != nil {
+		return err
+	}
+	w := c.writer(asJSON)
+	if err := w.WriteRaw(b); err != nil {
+		return err
+	}
+	return w.Flush()
+}
+
+func (c *command) migrate(ctx context.Context, args []string) error {
+	var fresh bool
+	if err := c.flags("migrate", "[--fresh]", args, func(fs *flag.FlagSet) {
+		fs.BoolVar(&fresh, "fresh", false, "drop every table (the event log too) and re-create the schema")
+	}); err != nil {
+		return err
+	}
+	d, err := c.open(ctx, true)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	if fresh {
+		err = d.MigrateFresh(ctx)
+	} else {
+		err = d.Migrate(ctx)
+	}
+	if err != nil {
+		return err
+	}
+	st, err := d.SchemaStatus(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(c.stdio.Err, "as-events: %s schema at version %d\n", d.Dialect(), st.Current)
+	return nil
+}

@@ -1,0 +1,202 @@
+// Package db opens artifact-store's database by URL — the embedded SQLite
+// default or a PostgreSQL server — and owns its schema migrations.
+//
+// URLs:
+//
+//	sqlite:PATH            (relative or absolute path)
+//	sqlite://PATH          (sqlite:///abs/path.db for an absolute path)
+//	postgres://…           (any URL pgx accepts; postgresql:// too)
+//
+// SQLite runs through modernc.org/sqlite (no cgo) in WAL mode with
+// synchronous=FULL (a commit is durable when it returns), foreign keys on, a
+// busy timeout, and BEGIN IMMEDIATE transactions so that writers queue on the
+// database lock instead of failing on a stale snapshot. PostgreSQL runs
+// through pgx's database/sql driver; [DB.Listen] gives a pgx-native
+// connection for LISTEN/NOTIFY.
+//
+// Migrations are the goose files embedded by package migrations, one tree per
+// dialect. [Open] migrates an SQLite database itself (it is the zero-config
+// embedded default); a PostgreSQL schema is migrated only by an explicit
+// [DB.Migrate] (as-events migrate), and [DB.CheckSchema] reports a schema that
+// is behind with [ErrSchemaBehind].
+package db
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
+	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+)
+
+// Dialect names the SQL dialect of an open database.
+type Dialect string
+
+// The supported dialects.
+const (
+	SQLite   Dialect = "sqlite"
+	Postgres Dialect = "postgres"
+)
+
+// Sentinel errors.
+var (
+	// ErrBadURL is wrapped by errors for a database URL Open cannot use.
+	ErrBadURL = errors.New("db: unsupported database URL")
+	// ErrSchemaBehind means the database has migrations still to apply.
+	ErrSchemaBehind = errors.New("db: database schema is behind; run `as-events migrate` (or `make migrate`) to bring it up to date")
+	// ErrSchemaAhead means the database was migrated by a newer release.
+	ErrSchemaAhead = errors.New("db: database schema is newer than this program knows; upgrade artifact-store")
+)
+
+// BusyTimeout is how long an SQLite statement waits for another writer's
+// lock before failing with SQLITE_BUSY.
+const BusyTimeout = 30 * time.Second
+
+// DB is an open database: a *sql.DB plus what artifact-store needs to know
+// about it. It is safe for concurrent use.
+type DB struct {
+	// SQL is the connection pool. Queries use $1, $2, … placeholders, which
+	// both dialects accept.
+	SQL     *sql.DB
+	dialect Dialect
+	url     string
+	pgConf  *pgx.ConnConfig // PostgreSQL only
+}
+
+// Dialect reports the database's dialect.
+func (d *DB) Dialect() Dialect { return d.dialect }
+
+// URL returns the URL the database was opened with.
+func (d *DB) URL() string { return d.url }
+
+// Close closes the connection pool.
+func (d *DB) Close() error { return d.SQL.Close() }
+
+// Open opens the database at rawURL and checks that it answers. An SQLite
+// database is created if missing (with its parent directory) and migrated to
+// the latest schema; a PostgreSQL database is only connected to.
+func Open(ctx context.Context, rawURL string) (*DB, error) {
+	switch {
+	case strings.HasPrefix(rawURL, "sqlite:"):
+		return openSQLite(ctx, rawURL)
+	case strings.HasPrefix(rawURL, "postgres://"), strings.HasPrefix(rawURL, "postgresql://"):
+		return openPostgres(ctx, rawURL)
+	default:
+		return nil, fmt.Errorf("%w %q: want sqlite:PATH or postgres://…", ErrBadURL, redact(rawURL))
+	}
+}
+
+// SQLitePath returns the file path of an sqlite: URL.
+func SQLitePath(rawURL string) (string, error) {
+	rest, ok := strings.CutPrefix(rawURL, "sqlite:")
+	if !ok {
+		return "", fmt.Errorf("%w %q: not an sqlite: URL", ErrBadURL, rawURL)
+	}
+	rest = strings.TrimPrefix(rest, "//")
+	if i := strings.IndexByte(rest, '?'); i >= 0 {
+		return "", fmt.Errorf("%w %q: sqlite URLs take no query parameters", ErrBadURL, rawURL)
+	}
+	if rest == "" {
+		return "", fmt.Errorf("%w %q: empty path", ErrBadURL, rawURL)
+	}
+	return rest, nil
+}
+
+func openSQLite(ctx context.Context, rawURL string) (*DB, error) {
+	path, err := SQLitePath(rawURL)
+	if err != nil {
+		return nil, err
+	}
+	if dir := filepath.Dir(path); dir != "" {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, fmt.Errorf("db: create directory for %s: %w", path, err)
+		}
+	}
+	q := url.Values{}
+	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", BusyTimeout.Milliseconds()))
+	q.Add("_pragma", "journal_mode(WAL)")
+	q.Add("_pragma", "synchronous(FULL)")
+	q.Add("_pragma", "foreign_keys(1)")
+	q.Set("_txlock", "immediate")
+	dsn := "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + q.Encode()
+	sqldb, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("db: open %s: %w", path, err)
+	}
+	d := &DB{SQL: sqldb, dialect: SQLite, url: rawURL}
+	if err := sqldb.PingContext(ctx); err != nil {
+		sqldb.Close()
+		return nil, fmt.Errorf("db: open %s: %w", path, err)
+	}
+	if err := d.Migrate(ctx); err != nil {
+		// Another process may have been migrating the same file at the
+		// same moment; what matters is that the schema is now current.
+		if st, serr := d.SchemaStatus(ctx); serr != nil || st.Pending {
+			sqldb.Close()
+			return nil, err
+		}
+	}
+	return d, nil
+}
+
+func openPostgres(ctx context.Context, rawURL string) (*DB, error) {
+	conf, err := pgx.ParseConfig(rawURL)
+	if err != nil {
+		return nil, fmt.Errorf("%w %q: %v", ErrBadURL, redact(rawURL), err)
+	}
+	sqldb := stdlib.OpenDB(*conf)
+	if err := sqldb.PingContext(ctx); err != nil {
+		sqldb.Close()
+		return nil, fmt.Errorf("db: connect to %s: %w", redact(rawURL), err)
+	}
+	return &DB{SQL: sqldb, dialect: Postgres, url: rawURL, pgConf: conf}, nil
+}
+
+// Listen opens a dedicated pgx connection (PostgreSQL only) for
+// LISTEN/NOTIFY; the caller closes it.
+func (d *DB) Listen(ctx context.Context) (*pgx.Conn, error) {
+	if d.dialect != Postgres {
+		return nil, fmt.Errorf("db: Listen needs PostgreSQL, not %s", d.dialect)
+	}
+	c, err := pgx.ConnectConfig(ctx, d.pgConf.Copy())
+	if err != nil {
+		return nil, fmt.Errorf("db: connect for LISTEN: %w", err)
+	}
+	return c, nil
+}
+
+// DefaultURL resolves the database URL when none is given: the environment
+// variable ARTIFACTSTORE_DATABASE_URL, else the embedded store
+// sqlite:$XDG_DATA_HOME/artifact-store/store.db, with XDG_DATA_HOME falling
+// back to ~/.local/share.
+func DefaultURL() (string, error) {
+	if u := os.Getenv("ARTIFACTSTORE_DATABASE_URL"); u != "" {
+		return u, nil
+	}
+	base := os.Getenv("XDG_DATA_HOME")
+	if base == "" || !filepath.IsAbs(base) {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return "", fmt.Errorf("db: no database URL and no home directory: %w", err)
+		}
+		base = filepath.Join(home, ".local", "share")
+	}
+	return "sqlite:" + filepath.Join(base, "artifact-store", "store.db"), nil
+}
+
+// redact hides a password in a URL for messages.
+func redact(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.User == nil {
+		return raw
+	}
+	return u.Redacted()
+}

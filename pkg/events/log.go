@@ -1,0 +1,228 @@
+package events
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"iter"
+	"strconv"
+	"time"
+
+	"github.com/artifactstore/artifact-store/pkg/db"
+)
+
+// NotifyChannel is the PostgreSQL LISTEN/NOTIFY channel; the payload is the
+// new event's sequence number in decimal.
+const NotifyChannel = "artifactstore_events"
+
+// Tx is what Append needs from the caller's transaction; *sql.Tx has it.
+type Tx interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// Querier runs queries; *sql.DB, *sql.Tx and *sql.Conn have it.
+type Querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+const (
+	qLockHead = `UPDATE event_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash`
+	qInsert   = `INSERT INTO events (seq, type, actor, recorded_at, payload, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7)`
+	qSetHash  = `UPDATE event_head SET hash = $1 WHERE id = 1`
+	// On PostgreSQL the insert, the head update and the NOTIFY travel in one
+	// statement; NOTIFY is transactional, so it is delivered on commit.
+	qInsertPG = `WITH ins AS (` + qInsert + `), h AS (UPDATE event_head SET hash = $7 WHERE id = 1)
+		SELECT pg_notify('` + NotifyChannel + `', $1::text)`
+	qHead  = `SELECT seq, hash FROM event_head WHERE id = 1`
+	qRange = `SELECT seq, type, actor, recorded_at, payload, prev_hash, hash FROM events WHERE seq > $1 AND seq <= $2 ORDER BY seq LIMIT $3`
+)
+
+// Append writes ev as the next event inside tx, the caller's transaction on
+// a database of the given dialect, and returns it with Seq, PrevHash and
+// Hash filled in. The event is visible (and tailers are woken) when tx
+// commits; if tx rolls back, the sequence number is not used. Concurrent
+// appenders queue on the head row until this transaction ends.
+//
+// ev.Type must pass ValidateType (Append does not refuse v1.: the registry
+// appends through it) and ev.Payload must be canonical CBOR.
+func Append(ctx context.Context, tx Tx, dialect db.Dialect, ev Event) (Event, error) {
+	if err := ev.validate(); err != nil {
+		return Event{}, err
+	}
+	var seq int64
+	var prev []byte
+	if err := tx.QueryRowContext(ctx, qLockHead).Scan(&seq, &prev); err != nil {
+		return Event{}, fmt.Errorf("events: append: lock head: %w", err)
+	}
+	var err error
+	if ev.PrevHash, err = digestFrom(prev); err != nil {
+		return Event{}, err
+	}
+	ev.Seq = uint64(seq)
+	ev.Time = ev.Time.UTC()
+	ev.Hash = ChainHash(ev.PrevHash, ev.Record())
+	args := []any{seq, ev.Type, ev.Actor, FormatTime(ev.Time), ev.Payload, prev, ev.Hash.Bytes()}
+	if dialect == db.Postgres {
+		if _, err := tx.ExecContext(ctx, qInsertPG, args...); err != nil {
+			return Event{}, fmt.Errorf("events: append: %w", err)
+		}
+		return ev, nil
+	}
+	if _, err := tx.ExecContext(ctx, qInsert, args...); err != nil {
+		return Event{}, fmt.Errorf("events: append: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, qSetHash, ev.Hash.Bytes()); err != nil {
+		return Event{}, fmt.Errorf("events: append: update head: %w", err)
+	}
+	return ev, nil
+}
+
+// Log reads and appends to the event log of one database.
+type Log struct {
+	db *db.DB
+	// PollInterval is how often a SQLite tailer checks the head (default
+	// 5ms); SafetyPoll is how long a PostgreSQL tailer waits for a
+	// notification before re-reading anyway (default 1s).
+	PollInterval time.Duration
+	SafetyPoll   time.Duration
+	// BatchSize is how many events one read fetches (default 1000).
+	BatchSize int
+}
+
+// New returns the log of d.
+func New(d *db.DB) *Log {
+	return &Log{db: d, PollInterval: 5 * time.Millisecond, SafetyPoll: time.Second, BatchSize: 1000}
+}
+
+// DB returns the database the log lives in.
+func (l *Log) DB() *db.DB { return l.db }
+
+// Append is Append with the log's dialect.
+func (l *Log) Append(ctx context.Context, tx Tx, ev Event) (Event, error) {
+	return Append(ctx, tx, l.db.Dialect(), ev)
+}
+
+// Commit appends evs in one transaction of its own and commits it.
+func (l *Log) Commit(ctx context.Context, evs ...Event) ([]Event, error) {
+	tx, err := l.db.SQL.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("events: begin: %w", err)
+	}
+	defer tx.Rollback()
+	out := make([]Event, 0, len(evs))
+	for _, ev := range evs {
+		e, err := l.Append(ctx, tx, ev)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, e)
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, fmt.Errorf("events: commit: %w", err)
+	}
+	return out, nil
+}
+
+// Head returns the last committed event's sequence number and hash.
+func (l *Log) Head(ctx context.Context) (Head, error) { return head(ctx, l.db.SQL) }
+
+func head(ctx context.Context, q Querier) (Head, error) {
+	var seq int64
+	var h []byte
+	if err := q.QueryRowContext(ctx, qHead).Scan(&seq, &h); err != nil {
+		return Head{}, fmt.Errorf("events: head: %w", err)
+	}
+	d, err := digestFrom(h)
+	if err != nil {
+		return Head{}, err
+	}
+	return Head{Seq: uint64(seq), Hash: d}, nil
+}
+
+// Range returns up to limit events with sequence numbers above since, in
+// order.
+func (l *Log) Range(ctx context.Context, since uint64, limit int) ([]Event, error) {
+	return readRange(ctx, l.db.SQL, since, maxSeq, limit)
+}
+
+const maxSeq = 1<<63 - 1
+
+func readRange(ctx context.Context, q Querier, since, until uint64, limit int) ([]Event, error) {
+	if limit <= 0 {
+		return nil, nil
+	}
+	if since > maxSeq || until > maxSeq {
+		return nil, fmt.Errorf("%w: sequence number out of range", ErrInvalidEvent)
+	}
+	rows, err := q.QueryContext(ctx, qRange, int64(since), int64(until), limit)
+	if err != nil {
+		return nil, fmt.Errorf("events: read: %w", err)
+	}
+	defer rows.Close()
+	var out []Event
+	for rows.Next() {
+		var (
+			ev         Event
+			seq        int64
+			ts         string
+			prev, hash []byte
+		)
+		if err := rows.Scan(&seq, &ev.Type, &ev.Actor, &ts, &ev.Payload, &prev, &hash); err != nil {
+			return nil, fmt.Errorf("events: read: %w", err)
+		}
+		ev.Seq = uint64(seq)
+		// A stored field that cannot even be decoded has been altered:
+		// report it as a chain failure at this sequence.
+		if ev.Time, err = time.Parse(time.RFC3339Nano, ts); err != nil || FormatTime(ev.Time) != ts {
+			return nil, &ChainError{Seq: ev.Seq, Err: ErrHashMismatch, Detail: fmt.Sprintf("recorded_at %q is not in its canonical form", ts)}
+		}
+		if ev.PrevHash, err = digestFrom(prev); err != nil {
+			return nil, &ChainError{Seq: ev.Seq, Err: ErrBrokenLink, Detail: err.Error()}
+		}
+		if ev.Hash, err = digestFrom(hash); err != nil {
+			return nil, &ChainError{Seq: ev.Seq, Err: ErrHashMismatch, Detail: err.Error()}
+		}
+		out = append(out, ev)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("events: read: %w", err)
+	}
+	return out, nil
+}
+
+// Scan yields every event with sequence above since that is committed when
+// Scan reaches it, in order, and stops at the end of the log.
+func (l *Log) Scan(ctx context.Context, since uint64) iter.Seq2[Event, error] {
+	return func(yield func(Event, error) bool) {
+		last := since
+		for {
+			evs, err := l.Range(ctx, last, l.batch())
+			if err != nil {
+				yield(Event{}, err)
+				return
+			}
+			for _, ev := range evs {
+				if ev.Seq != last+1 {
+					yield(Event{}, &ChainError{Seq: last + 1, Err: ErrGap, Detail: "next stored event is " + strconv.FormatUint(ev.Seq, 10)})
+					return
+				}
+				if !yield(ev, nil) {
+					return
+				}
+				last = ev.Seq
+			}
+			if len(evs) < l.batch() {
+				return
+			}
+		}
+	}
+}
+
+func (l *Log) batch() int {
+	if l.BatchSize <= 0 {
+		return 1000
+	}
+	return l.BatchSize
+}

@@ -1,0 +1,150 @@
+package events
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"fmt"
+
+	"github.com/artifactstore/artifact-store/pkg/canonical"
+	"github.com/artifactstore/artifact-store/pkg/db"
+	"github.com/artifactstore/artifact-store/pkg/identity"
+)
+
+// ChainError names the first sequence number at which the chain fails.
+// errors.Is matches ErrChainBroken and the specific cause (ErrHashMismatch,
+// ErrBrokenLink, ErrGap, ErrHeadMismatch or ErrInvalidPayload).
+type ChainError struct {
+	Seq    uint64
+	Err    error
+	Detail string
+}
+
+func (e *ChainError) Error() string {
+	s := fmt.Sprintf("%v at seq %d: %v", ErrChainBroken, e.Seq, e.Err)
+	if e.Detail != "" {
+		s += " (" + e.Detail + ")"
+	}
+	return s
+}
+
+// Unwrap returns ErrChainBroken and the cause.
+func (e *ChainError) Unwrap() []error { return []error{ErrChainBroken, e.Err} }
+
+// chain checks events one after another.
+type chain struct {
+	seq  uint64
+	hash identity.Digest
+}
+
+func newChain() chain { return chain{hash: GenesisHash()} }
+
+func (c *chain) next(ev Event) error {
+	want := c.seq + 1
+	switch {
+	case ev.Seq != want:
+		return &ChainError{Seq: want, Err: ErrGap, Detail: fmt.Sprintf("next stored event is %d", ev.Seq)}
+	case ev.PrevHash != c.hash:
+		return &ChainError{Seq: ev.Seq, Err: ErrBrokenLink, Detail: fmt.Sprintf("prev_hash %v, previous hash %v", ev.PrevHash, c.hash)}
+	}
+	if err := canonical.Check(ev.Payload); err != nil {
+		return &ChainError{Seq: ev.Seq, Err: ErrInvalidPayload, Detail: err.Error()}
+	}
+	if got := ChainHash(ev.PrevHash, ev.Record()); got != ev.Hash {
+		return &ChainError{Seq: ev.Seq, Err: ErrHashMismatch, Detail: fmt.Sprintf("stored %v, recomputed %v", ev.Hash, got)}
+	}
+	c.seq, c.hash = ev.Seq, ev.Hash
+	return nil
+}
+
+// Verify walks the log from the first event to the head read at the start
+// and returns nil if every event links to its predecessor and its stored
+// hash matches the recomputed one, or a *ChainError naming the first bad
+// sequence. Events appended while Verify runs are not checked.
+func (l *Log) Verify(ctx context.Context) error {
+	h, err := l.Head(ctx)
+	if err != nil {
+		return err
+	}
+	_, err = verifyTo(ctx, l.db.SQL, h, l.batch(), nil)
+	return err
+}
+
+// verifyTo checks events 1..h.Seq and their agreement with h, calling apply
+// (if not nil) for each good event in order.
+func verifyTo(ctx context.Context, q Querier, h Head, batch int, apply func(Event) error) (uint64, error) {
+	c := newChain()
+	for c.seq < h.Seq {
+		evs, err := readRange(ctx, q, c.seq, h.Seq, batch)
+		if err != nil {
+			return c.seq, err
+		}
+		if len(evs) == 0 {
+			return c.seq, &ChainError{Seq: c.seq + 1, Err: ErrGap, Detail: fmt.Sprintf("event_head is at %d", h.Seq)}
+		}
+		for _, ev := range evs {
+			if err := c.next(ev); err != nil {
+				return c.seq, err
+			}
+			if apply != nil {
+				if err := apply(ev); err != nil {
+					return c.seq, err
+				}
+			}
+		}
+	}
+	if !bytes.Equal(c.hash.Bytes(), h.Hash.Bytes()) {
+		return c.seq, &ChainError{Seq: h.Seq, Err: ErrHeadMismatch, Detail: fmt.Sprintf("head hash %v, last event hash %v", h.Hash, c.hash)}
+	}
+	return c.seq, nil
+}
+
+// ViewWriter maintains the views of the log. Replay calls Reset once and
+// then Apply for every event in order, all in one transaction; an error
+// from either rolls the whole replay back.
+type ViewWriter interface {
+	// Reset empties every view the writer owns.
+	Reset(ctx context.Context, tx *sql.Tx) error
+	// Apply updates the views for one event. It must depend on nothing but
+	// the event and the views (no clock, no randomness).
+	Apply(ctx context.Context, tx *sql.Tx, ev Event) error
+}
+
+// Replay rebuilds the views from the whole log in one transaction: it locks
+// the head (appenders wait until it is done), verifies the chain as it
+// reads, calls vw.Reset and feeds every event to vw.Apply in order. It
+// returns the sequence number of the last event applied. A broken chain
+// aborts the replay with a *ChainError and leaves the views untouched.
+func Replay(ctx context.Context, d *db.DB, vw ViewWriter) (uint64, error) {
+	tx, err := d.SQL.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, fmt.Errorf("events: replay: begin: %w", err)
+	}
+	defer tx.Rollback()
+	// A no-op update takes the head row lock on PostgreSQL (SQLite's
+	// BEGIN IMMEDIATE already holds the write lock).
+	var seq int64
+	if err := tx.QueryRowContext(ctx, `UPDATE event_head SET seq = seq WHERE id = 1 RETURNING seq`).Scan(&seq); err != nil {
+		return 0, fmt.Errorf("events: replay: lock head: %w", err)
+	}
+	h, err := head(ctx, tx)
+	if err != nil {
+		return 0, err
+	}
+	if err := vw.Reset(ctx, tx); err != nil {
+		return 0, fmt.Errorf("events: replay: reset views: %w", err)
+	}
+	last, err := verifyTo(ctx, tx, h, 1000, func(ev Event) error {
+		if err := vw.Apply(ctx, tx, ev); err != nil {
+			return fmt.Errorf("events: replay: apply seq %d: %w", ev.Seq, err)
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, fmt.Errorf("events: replay: commit: %w", err)
+	}
+	return last, nil
+}
