@@ -7,7 +7,7 @@ MODULE    := github.com/artifactstore/artifact-store
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
 export GOFLAGS ?= -trimpath
 
-.PHONY: all build install test test-short lint type bench fuzz demo clean
+.PHONY: all build install test test-short lint type bench fuzz demo migrate migrate-fresh clean
 
 all: build
 
@@ -53,3 +53,11 @@ clean:
 ## demo: the main job on the embedded default (DIR=… to choose the directory)
 demo: build
 	scripts/demo.sh
+
+## migrate: bring the configured database (ARTIFACTSTORE_DATABASE_URL) up to date
+migrate: build
+	$(BIN)/as-events migrate
+
+## migrate-fresh: drop and re-create the configured database's schema
+migrate-fresh: build
+	$(BIN)/as-events migrate --fresh

@@ -14,3 +14,6 @@ python3 scripts/bench/gen-data.py "$data"
 sync
 echo "machine: $(nproc) cores, $(uname -m), $(go version | cut -d' ' -f3)"
 scripts/bench/digest.sh "$data" "$PWD/bin"
+echo
+echo "event log (go test -bench, SQLite and a throwaway PostgreSQL):"
+scripts/with-postgres.sh go test -run '^$' -bench . -benchtime 2s ./pkg/events | grep -E '^Benchmark|^ok'
