@@ -37,6 +37,11 @@ func CheckLimits(b []byte, l Limits) error {
 		return &Error{Offset: 0, Reason: "empty input"}
 	}
 	if err := c.item(1); err != nil {
+		if b[0] == '{' || b[0] == '[' {
+			if e, ok := err.(*Error); ok && e.Offset == 0 {
+				e.Reason += " (input looks like JSON, not CBOR)"
+			}
+		}
 		return err
 	}
 	if c.off != len(b) {
