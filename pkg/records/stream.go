@@ -72,10 +72,32 @@ const (
 
 // Reader reads a CBOR sequence one canonical item at a time.
 type Reader struct {
-	dec *cbor.Decoder
-	n   int   // records read so far
-	off int64 // byte offset of the next record
+	dec   *cbor.Decoder
+	first *firstByte
+	n     int   // records read so far
+	off   int64 // byte offset of the next record
+	start int64 // byte offset of the last record returned
 }
+
+// firstByte remembers the first byte of a stream, so that errors can tell
+// JSON input (which starts with '{') from damaged CBOR.
+type firstByte struct {
+	r    io.Reader
+	b    byte
+	seen bool
+}
+
+func (f *firstByte) Read(p []byte) (int, error) {
+	n, err := f.r.Read(p)
+	if n > 0 && !f.seen {
+		f.b, f.seen = p[0], true
+	}
+	return n, err
+}
+
+func (f *firstByte) looksLikeJSON() bool { return f.seen && (f.b == '{' || f.b == '[') }
+
+const jsonHint = " (input looks like JSON; the tools read CBOR sequences, drop --json upstream)"
 
 var streamMode = func() cbor.DecMode {
 	m, err := cbor.DecOptions{
@@ -93,7 +115,8 @@ var streamMode = func() cbor.DecMode {
 
 // NewReader returns a Reader of the CBOR sequence on r.
 func NewReader(r io.Reader) *Reader {
-	return &Reader{dec: streamMode.NewDecoder(bufio.NewReaderSize(r, 64<<10))}
+	f := &firstByte{r: r}
+	return &Reader{dec: streamMode.NewDecoder(bufio.NewReaderSize(f, 64<<10)), first: f}
 }
 
 // RecordError locates a bad record in a stream.
@@ -124,15 +147,19 @@ func (r *Reader) Next() ([]byte, error) {
 		if errors.Is(err, io.ErrUnexpectedEOF) {
 			err = errors.New("stream ends inside a record (truncated input)")
 		}
+		if r.first.looksLikeJSON() {
+			err = fmt.Errorf("%w%s", err, jsonHint)
+		}
 		return nil, &RecordError{Index: idx, Offset: start, Err: err}
 	}
 	r.n++
+	r.start = start
 	if len(raw) > MaxRecordBytes {
 		return nil, &RecordError{Index: idx, Offset: start, Err: fmt.Errorf("record of %d bytes exceeds the limit of %d", len(raw), MaxRecordBytes)}
 	}
 	if err := canonical.Check(raw); err != nil {
-		if len(raw) > 0 && (raw[0] == '{' || raw[0] == '[') {
-			err = fmt.Errorf("%w (input looks like JSON; the tools read CBOR sequences, drop --json upstream)", err)
+		if r.first.looksLikeJSON() {
+			err = fmt.Errorf("%w%s", err, jsonHint)
 		}
 		return nil, &RecordError{Index: idx, Offset: start, Err: err}
 	}
@@ -148,7 +175,7 @@ func (r *Reader) Decode(v any) error {
 		return err
 	}
 	if err := canonical.Unmarshal(raw, v); err != nil {
-		return &RecordError{Index: r.n, Offset: r.off - int64(len(raw)), Err: err}
+		return &RecordError{Index: r.n, Offset: r.start, Err: err}
 	}
 	return nil
 }
@@ -160,7 +187,7 @@ func (r *Reader) ReadFile() (File, error) {
 		return File{}, err
 	}
 	if err := f.Validate(); err != nil {
-		return File{}, &RecordError{Index: r.n, Offset: r.off, Err: err}
+		return File{}, &RecordError{Index: r.n, Offset: r.start, Err: err}
 	}
 	return f, nil
 }
