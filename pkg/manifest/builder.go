@@ -49,40 +49,38 @@ func (b *Builder) Len() int { return len(b.files) }
 // rule of Validate met. Errors about a file name its record (1-based, in
 // the order added).
 func (b *Builder) Manifest() (Manifest, error) {
+	// Sort small (path, index) pairs rather than whole records.
 	type entry struct {
-		f     records.File
-		index int
-	}
-	es := make([]entry, len(b.files))
-	for i, f := range b.files {
-		f.Path = cleanPath(f.Path)
-		es[i] = entry{f, i + 1}
+		path  string
+		index int // into b.files
 	}
 	root := cleanPath(b.Root)
 	if b.Root == "" {
-		paths := make([]string, len(es))
-		for i := range es {
-			paths[i] = es[i].f.Path
+		paths := make([]string, len(b.files))
+		for i, f := range b.files {
+			paths[i] = cleanPath(f.Path)
 		}
 		root = commonDirOf(paths)
 	}
-	for i := range es {
-		rel, err := relative(root, es[i].f.Path)
+	es := make([]entry, len(b.files))
+	for i, f := range b.files {
+		rel, err := relative(root, cleanPath(f.Path))
 		if err == nil {
 			err = records.CheckPath(rel)
 		}
 		if err != nil {
-			return Manifest{}, fmt.Errorf("manifest: record %d: path %q: %w", es[i].index, b.files[i].Path, err)
+			return Manifest{}, fmt.Errorf("manifest: record %d: path %q: %w", i+1, f.Path, err)
 		}
-		es[i].f.Path = rel
+		es[i] = entry{rel, i}
 	}
-	slices.SortFunc(es, func(x, y entry) int { return strings.Compare(x.f.Path, y.f.Path) })
+	slices.SortFunc(es, func(x, y entry) int { return strings.Compare(x.path, y.path) })
 	files := make([]records.File, len(es))
 	for i, e := range es {
-		if i > 0 && es[i-1].f.Path == e.f.Path {
-			return Manifest{}, fmt.Errorf("manifest: records %d and %d: duplicate path %q", min(es[i-1].index, e.index), max(es[i-1].index, e.index), e.f.Path)
+		if i > 0 && es[i-1].path == e.path {
+			return Manifest{}, fmt.Errorf("manifest: records %d and %d: duplicate path %q", min(es[i-1].index, e.index)+1, max(es[i-1].index, e.index)+1, e.path)
 		}
-		files[i] = e.f
+		files[i] = b.files[e.index]
+		files[i].Path = e.path
 	}
 	rs := slices.Clone(b.Receipts)
 	SortReceipts(rs)

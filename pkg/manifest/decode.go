@@ -111,16 +111,22 @@ func (d *decoder) want(field string, wantMajor byte, what string) (uint64, error
 }
 
 func (d *decoder) text(field string) (string, error) {
+	b, err := d.textBytes(field)
+	return string(b), err
+}
+
+// textBytes reads a text string without copying it.
+func (d *decoder) textBytes(field string) ([]byte, error) {
 	n, err := d.want(field, 3, "a text string")
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	if n > uint64(len(d.b)-d.off) {
-		return "", d.fail(field, d.off, "%v", errTruncated)
+		return nil, d.fail(field, d.off, "%v", errTruncated)
 	}
-	s := string(d.b[d.off : d.off+int(n)])
+	b := d.b[d.off : d.off+int(n)]
 	d.off += int(n)
-	return s, nil
+	return b, nil
 }
 
 // nullableText reads a text string or null ("").
@@ -155,15 +161,56 @@ func (d *decoder) bool(field string) (bool, error) {
 
 func (d *decoder) digest(field string) (identity.Digest, error) {
 	start := d.off
-	s, err := d.text(field)
+	raw, err := d.textBytes(field)
 	if err != nil {
 		return identity.Digest{}, err
 	}
-	dg, err := identity.Parse(s)
+	if dg, ok := fastDigest(raw); ok {
+		return dg, nil
+	}
+	dg, err := identity.Parse(string(raw))
 	if err != nil {
 		return identity.Digest{}, d.fail(field, start, "%v", err)
 	}
 	return dg, nil
+}
+
+// fastDigest parses the two content-address forms of the data model
+// without allocating. It accepts only what identity.Parse accepts and
+// reports false for anything else, which is then left to Parse for its
+// error.
+func fastDigest(raw []byte) (identity.Digest, bool) {
+	var alg identity.Algorithm
+	var hexPart []byte
+	switch {
+	case len(raw) == 7+64 && string(raw[:7]) == "blake3:":
+		alg, hexPart = identity.BLAKE3, raw[7:]
+	case len(raw) == 7+64 && string(raw[:7]) == "sha256:":
+		alg, hexPart = identity.SHA256, raw[7:]
+	default:
+		return identity.Digest{}, false
+	}
+	var sum [32]byte
+	for i := range sum {
+		hi, ok1 := lowerHex(hexPart[2*i])
+		lo, ok2 := lowerHex(hexPart[2*i+1])
+		if !ok1 || !ok2 {
+			return identity.Digest{}, false
+		}
+		sum[i] = hi<<4 | lo
+	}
+	dg, err := identity.NewDigest(alg, sum[:])
+	return dg, err == nil
+}
+
+func lowerHex(c byte) (byte, bool) {
+	switch {
+	case '0' <= c && c <= '9':
+		return c - '0', true
+	case 'a' <= c && c <= 'f':
+		return c - 'a' + 10, true
+	}
+	return 0, false
 }
 
 // fields reads a map whose keys must be exactly names (in any order; the
@@ -330,62 +377,69 @@ func (d *decoder) files(field string) ([]records.File, error) {
 	if n == 0 {
 		return nil, nil
 	}
+	// Field names are built only on error: this loop runs once per file.
+	name := func(i int, sub string) string {
+		s := field + "[" + strconv.Itoa(i) + "]"
+		if sub != "" {
+			s += "." + sub
+		}
+		return s
+	}
 	fs := make([]records.File, n)
-	var fieldBuf []byte
 	for i := range fs {
 		start := d.off
-		fieldBuf = strconv.AppendInt(append(append(fieldBuf[:0], field...), '['), int64(i), 10)
-		fieldBuf = append(fieldBuf, ']')
-		if err := d.file(string(fieldBuf), &fs[i]); err != nil {
+		if err := d.file(&fs[i]); err != nil {
+			if e, ok := err.(*Error); ok {
+				e.Field = name(i, e.Field)
+			}
 			return nil, err
 		}
 		f := &fs[i]
 		if err := validateFile(*f); err != nil {
-			return nil, d.fail(string(fieldBuf), start, "%v", err)
+			return nil, d.fail(name(i, ""), start, "%v", err)
 		}
 		if i > 0 {
 			switch prev := fs[i-1].Path; {
 			case prev == f.Path:
-				return nil, d.fail(string(fieldBuf)+".path", start, "duplicate path %q", f.Path)
+				return nil, d.fail(name(i, "path"), start, "duplicate path %q", f.Path)
 			case prev > f.Path:
-				return nil, d.fail(string(fieldBuf)+".path", start, "%q is out of order after %q (files are sorted bytewise by path)", f.Path, prev)
+				return nil, d.fail(name(i, "path"), start, "%q is out of order after %q (files are sorted bytewise by path)", f.Path, prev)
 			}
 		}
 	}
 	return fs, nil
 }
 
-// file decodes one file entry. Its keys are fixed, so it walks them in
-// their canonical order without the generic fields machinery: this loop
-// runs once per file.
-func (d *decoder) file(field string, f *records.File) error {
+// file decodes one file entry; errors name the field relative to the
+// entry ("" for the entry itself), and files prefixes them.
+func (d *decoder) file(f *records.File) error {
 	start := d.off
-	n, err := d.want(field, 5, "a map")
+	n, err := d.want("", 5, "a map")
 	if err != nil {
 		return err
 	}
 	var seen uint8
 	for range n {
 		kstart := d.off
-		key, err := d.keyBytes(field)
+		key, err := d.textBytes("")
 		if err != nil {
 			return err
 		}
 		switch string(key) {
 		case "path":
 			seen |= 1
-			f.Path, err = d.text(field + ".path")
+			f.Path, err = d.text("path")
 		case "size":
 			seen |= 2
-			f.Size, err = d.uint(field + ".size")
+			f.Size, err = d.uint("size")
 		case "sha256":
 			seen |= 4
-			f.SHA256, err = d.digest(field + ".sha256")
+			f.SHA256, err = d.digest("sha256")
 		case "content_address":
 			seen |= 8
-			f.ContentAddress, err = d.digest(field + ".content_address")
+			f.ContentAddress, err = d.digest("content_address")
 		default:
-			return d.fail(field, kstart, "unknown field %q", key)
+			return d.fail("", kstart, "unknown field %q", key)
 		}
 		if err != nil {
 			return err
@@ -394,25 +448,11 @@ func (d *decoder) file(field string, f *records.File) error {
 	if seen != 15 {
 		for i, name := range []string{"path", "size", "sha256", "content_address"} {
 			if seen&(1<<i) == 0 {
-				return d.fail(field, start, "missing field %q", name)
+				return d.fail("", start, "missing field %q", name)
 			}
 		}
 	}
 	return nil
-}
-
-// keyBytes reads a text key without allocating.
-func (d *decoder) keyBytes(field string) ([]byte, error) {
-	n, err := d.want(field, 3, "a text key")
-	if err != nil {
-		return nil, err
-	}
-	if n > uint64(len(d.b)-d.off) {
-		return nil, d.fail(field, d.off, "%v", errTruncated)
-	}
-	k := d.b[d.off : d.off+int(n)]
-	d.off += int(n)
-	return k, nil
 }
 
 func (d *decoder) receipts(field string) ([]Receipt, error) {
