@@ -294,3 +294,21 @@ func TestDecodeErrorsNameField(t *testing.T) {
 		t.Fatalf("err = %v, want files[1].size at byte %d", err, i+5)
 	}
 }
+
+// TestFastDigest checks that Decode's allocation-free digest parser agrees
+// with identity.Parse: whatever it accepts, Parse accepts as the same value.
+func TestFastDigest(t *testing.T) {
+	good := "blake3:" + strings.Repeat("0123456789abcdef", 4)
+	cases := []string{good, "sha256:" + good[7:], strings.ToUpper(good), "blake3:" + strings.Repeat("0123456789ABCDEF", 4),
+		"blake3:" + strings.Repeat("g", 64), "md5:" + good[7:], "blake3:" + good[8:], "sha512:" + good[7:], "blake3 " + good[7:]}
+	for _, s := range cases {
+		fd, ok := fastDigest([]byte(s))
+		pd, err := identity.Parse(s)
+		if ok && (err != nil || fd != pd) {
+			t.Errorf("%q: fastDigest accepted %v, Parse gives %v, %v", s, fd, pd, err)
+		}
+		if !ok && err == nil && (s == good || strings.HasPrefix(s, "sha256:")) {
+			t.Errorf("%q: fastDigest refused a valid address", s)
+		}
+	}
+}
