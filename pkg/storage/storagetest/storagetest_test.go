@@ -201,7 +201,7 @@ func (w *owriter) Commit(ctx context.Context, addr identity.Digest) error {
 			o.mu.Lock()
 			o.objs[addr] = w.buf[:i]
 			o.mu.Unlock()
-			time.Sleep(2 * time.Millisecond)
+			time.Sleep(5 * time.Millisecond)
 		}
 		o.mu.Lock()
 		delete(o.objs, addr)
