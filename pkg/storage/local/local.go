@@ -304,6 +304,10 @@ func (b *Backend) Create(ctx context.Context) (storage.Writer, error) {
 // goroutine while the bytes are hashed.
 const parallelWrite = 256 << 10
 
+// writebackEvery is how many bytes a writer accumulates before it asks the
+// kernel to start writing them to disk (see startWriteback).
+const writebackEvery = 8 << 20
+
 type writer struct {
 	b    *Backend
 	ctx  context.Context
@@ -311,8 +315,10 @@ type writer struct {
 	name string
 	h    *identity.Hasher
 	n    int64
-	err  error // first write error: Commit refuses
-	done bool
+	// flushed is how far writeback has been started (startWriteback).
+	flushed int64
+	err     error // first write error: Commit refuses
+	done    bool
 }
 
 func (w *writer) Write(p []byte) (int, error) {
@@ -343,6 +349,10 @@ func (w *writer) Write(p []byte) (int, error) {
 		w.h.Write(p[:n])
 	}
 	w.n += int64(n)
+	if w.n-w.flushed >= writebackEvery {
+		startWriteback(w.f, w.flushed, w.n-w.flushed)
+		w.flushed = w.n
+	}
 	if err != nil {
 		w.err = w.b.err("write", identity.Digest{}, err)
 		return n, w.err
