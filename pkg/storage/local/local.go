@@ -63,10 +63,10 @@ var _ storage.IncompleteLister = (*Backend)(nil)
 // The object part is storage.Key (shared with every backend): for example
 // <root>/blake3/af/13/af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262.
 // Only the algorithms the backend can verify (blake3, sha256) have a tree.
-// A write goes to a fresh temporary file; Commit hashes-checks it, fsyncs it,
-// creates the fan-out directories (fsyncing the parent of each one it
-// creates), renames the file to its final name and fsyncs the directory
-// that holds it. Rename is atomic, so a reader sees either no object or the
+// A write goes to a fresh temporary file; Commit checks its digest, creates
+// the fan-out directories, fsyncs the file and (at the same time) the parent
+// of each directory it created, renames the file to its final name and
+// fsyncs the directory that holds it. Rename is atomic, so a reader sees either no object or the
 // whole object, and after a crash a final name holds either nothing or the
 // whole, fsynced object; at worst a temporary file is left, which Open
 // removes (CleanStale).
@@ -431,12 +431,6 @@ func (w *writer) commit(ctx context.Context, addr identity.Digest) error {
 	if err := w.f.Chmod(0o444); err != nil {
 		return err
 	}
-	if err := w.f.Sync(); err != nil {
-		return err
-	}
-	if err := w.f.Close(); err != nil {
-		return err
-	}
 	// Fan-out directories, top down; remember whose parent needs a sync.
 	dir := filepath.Dir(p)
 	parts := strings.Split(dir, string(filepath.Separator))
@@ -451,6 +445,27 @@ func (w *writer) commit(ctx context.Context, addr identity.Digest) error {
 			created = append(created, sub)
 		}
 	}
+	// Two rounds of syncs instead of three: the file's data and the entries
+	// of newly created directories become durable together (an empty
+	// directory surviving a crash is harmless), then the rename, then the
+	// directory that holds the new name. The name is never durable before
+	// the data.
+	errs := make(chan error, len(created))
+	for _, c := range created {
+		go func() { errs <- w.b.syncDir(filepath.Dir(c)) }()
+	}
+	err = w.f.Sync()
+	for range created {
+		if derr := <-errs; err == nil {
+			err = derr
+		}
+	}
+	if err != nil {
+		return err
+	}
+	if err := w.f.Close(); err != nil {
+		return err
+	}
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -458,15 +473,7 @@ func (w *writer) commit(ctx context.Context, addr identity.Digest) error {
 		return err
 	}
 	w.done = true
-	if err := w.b.syncDir(dir); err != nil {
-		return err
-	}
-	for i := len(created) - 1; i >= 0; i-- {
-		if err := w.b.syncDir(filepath.Dir(created[i])); err != nil {
-			return err
-		}
-	}
-	return nil
+	return w.b.syncDir(dir)
 }
 
 // Get implements storage.Backend.
