@@ -39,6 +39,8 @@ type DataPlane interface {
 	// [*ExpectError]) and stores nothing. On any error, including ctx
 	// cancellation or a read error from r, nothing is stored. Ingesting
 	// bytes that are already stored succeeds and changes nothing.
+	// Cancellation is noticed between reads: a Read blocked inside r (a
+	// pipe with no writer) is not interrupted; close r to unblock it.
 	IngestStream(ctx context.Context, r io.Reader, opts IngestOptions) (IngestResult, error)
 
 	// ServeObject returns length bytes of the object from offset (length

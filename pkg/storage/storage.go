@@ -84,7 +84,10 @@ type Backend interface {
 	//   - offset+length > size: the reader returns the size-offset bytes
 	//     that exist, then io.EOF (a short read at the end is not an error).
 	// A missing object gives ErrNotFound. The reader yields exactly the
-	// committed bytes of the range; the caller must Close it.
+	// committed bytes of the range; if it cannot deliver all of them (a
+	// connection cut, a truncated response body) Read returns an error
+	// other than io.EOF — never a silent short read. Reads after ctx is
+	// cancelled fail with ctx.Err(). The caller must Close the reader.
 	Get(ctx context.Context, addr identity.Digest, offset, length int64) (io.ReadCloser, error)
 
 	// Head returns what the backend knows of the object without reading it.
@@ -128,6 +131,10 @@ type Writer interface {
 	// cancelled): a mismatch gives an error wrapping ErrDigestMismatch
 	// (a [*MismatchError]), an unusable addr ErrInvalidKey, a cancelled
 	// context ctx.Err(). Commit on a finished Writer gives ErrWriterClosed.
+	// One exception to "nothing is published": if the very last durability
+	// step fails after the object became visible (a directory fsync), Commit
+	// reports the error and the object may remain; it then holds exactly
+	// the verified bytes but is not known to survive a crash.
 	Commit(ctx context.Context, addr identity.Digest) error
 
 	// Cancel discards everything written and releases the Writer's
