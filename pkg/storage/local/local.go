@@ -187,7 +187,7 @@ func (b *Backend) CleanStale(ctx context.Context) (int, error) {
 // tempPID extracts the pid from "<pid>-<hex>.tmp".
 func tempPID(name string) (int, bool) {
 	p, _, ok := strings.Cut(name, "-")
-	if !ok {
+	if !ok || p == "" || strings.Trim(p, "0123456789") != "" {
 		return 0, false
 	}
 	pid, err := strconv.Atoi(p)
