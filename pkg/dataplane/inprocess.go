@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"sync/atomic"
 
 	"github.com/artifactstore/artifact-store/pkg/identity"
 	"github.com/artifactstore/artifact-store/pkg/storage"
@@ -104,39 +105,28 @@ func (d *InProcess) IngestStream(ctx context.Context, r io.Reader, opts IngestOp
 	if !ok {
 		h = identity.NewHasher()
 	}
-	bp := d.bufs.Get().(*[]byte)
-	defer d.bufs.Put(bp)
-	buf := *bp
 	limit := int64(-1)
 	if x := opts.Expect; x != nil && x.SizeKnown {
 		limit = x.Size
 	}
 	var n int64
-	for {
-		if err := ctx.Err(); err != nil {
-			return res, fmt.Errorf("dataplane: ingest: %w", err)
+	rerr := d.readChunks(ctx, r, func(b []byte) error {
+		n += int64(len(b))
+		if limit >= 0 && n > limit {
+			// Longer than expected: stop now rather than store and hash
+			// the rest of a possibly endless stream.
+			return &ExpectError{What: "size", Want: fmt.Sprint(limit), Got: fmt.Sprintf("more than %d", limit)}
 		}
-		k, rerr := io.ReadFull(r, buf)
-		if k > 0 {
-			n += int64(k)
-			if limit >= 0 && n > limit {
-				// Longer than expected: stop now rather than store and
-				// hash the rest of a possibly endless stream.
-				return res, &ExpectError{What: "size", Want: fmt.Sprint(limit), Got: fmt.Sprintf("more than %d", limit)}
-			}
-			if h != nil {
-				h.Write(buf[:k])
-			}
-			if _, err := w.Write(buf[:k]); err != nil {
-				return res, fmt.Errorf("dataplane: ingest: %w", err)
-			}
+		if h != nil {
+			h.Write(b)
 		}
-		if rerr == io.EOF || rerr == io.ErrUnexpectedEOF {
-			break
+		if _, err := w.Write(b); err != nil {
+			return fmt.Errorf("dataplane: ingest: %w", err)
 		}
-		if rerr != nil {
-			return res, fmt.Errorf("dataplane: ingest: reading the stream: %w", rerr)
-		}
+		return nil
+	})
+	if rerr != nil {
+		return res, rerr
 	}
 	var sum identity.Sum
 	if h != nil {
@@ -158,6 +148,81 @@ func (d *InProcess) IngestStream(ctx context.Context, r io.Reader, opts IngestOp
 		return res, err // cannot happen: a BLAKE3 digest always has a key
 	}
 	return IngestResult{Sum: sum, Receipt: Receipt{BackendID: d.id, Address: sum.BLAKE3, Key: key}}, nil
+}
+
+// readChunks reads r to EOF in chunks and calls fn with each, in order,
+// until fn or a read fails. A stream longer than one chunk is read ahead
+// into a second buffer on another goroutine while fn works on the current
+// one, so reading overlaps hashing and writing. readChunks returns only when
+// that goroutine is done with r: nothing touches r after it returns.
+func (d *InProcess) readChunks(ctx context.Context, r io.Reader, fn func([]byte) error) error {
+	bp := d.bufs.Get().(*[]byte)
+	defer d.bufs.Put(bp)
+	k, err := io.ReadFull(r, *bp)
+	if k > 0 || err == nil {
+		if ferr := fn((*bp)[:k]); ferr != nil {
+			return ferr
+		}
+	}
+	if err == io.EOF || err == io.ErrUnexpectedEOF {
+		return nil // it all fitted in one chunk
+	}
+	if err != nil {
+		return fmt.Errorf("dataplane: ingest: reading the stream: %w", err)
+	}
+
+	bp2 := d.bufs.Get().(*[]byte)
+	defer d.bufs.Put(bp2)
+	type piece struct {
+		b   []byte
+		err error
+	}
+	free := make(chan []byte, 2)
+	ready := make(chan piece, 2)
+	free <- *bp
+	free <- *bp2
+	var quit atomic.Bool
+	go func() {
+		defer close(ready)
+		for b := range free {
+			if quit.Load() {
+				return
+			}
+			k, err := io.ReadFull(r, b)
+			ready <- piece{b[:k], err}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	stop := func() {
+		quit.Store(true)
+		close(free)
+		for range ready { // wait until the reader is done with r
+		}
+	}
+	for p := range ready {
+		if err := ctx.Err(); err != nil {
+			stop()
+			return fmt.Errorf("dataplane: ingest: %w", err)
+		}
+		if len(p.b) > 0 {
+			if err := fn(p.b); err != nil {
+				stop()
+				return err
+			}
+		}
+		switch {
+		case p.err == io.EOF || p.err == io.ErrUnexpectedEOF:
+			stop()
+			return nil
+		case p.err != nil:
+			stop()
+			return fmt.Errorf("dataplane: ingest: reading the stream: %w", p.err)
+		}
+		free <- p.b[:cap(p.b)]
+	}
+	return nil // not reached: the reader always ends with an error or EOF
 }
 
 // ServeObject implements DataPlane.

@@ -317,7 +317,8 @@ type writer struct {
 	n    int64
 	// flushed is how far writeback has been started (startWriteback).
 	flushed int64
-	err     error // first write error: Commit refuses
+	direct  direct // O_DIRECT for large aligned writes (direct_linux.go)
+	err     error  // first write error: Commit refuses
 	done    bool
 }
 
@@ -339,17 +340,24 @@ func (w *writer) Write(p []byte) (int, error) {
 		var wg sync.WaitGroup
 		wg.Add(1)
 		go func() {
+			defer wg.Done()
+			if w.direct.prepare(w.f, p, w.n) {
+				n, err = w.f.Write(p)
+				if err == nil || n != 0 || !errors.Is(err, syscall.EINVAL) || !w.direct.disable(w.f) {
+					return
+				}
+			}
 			n, err = w.f.Write(p)
-			wg.Done()
 		}()
 		w.h.Write(p)
 		wg.Wait()
 	} else {
+		w.direct.prepare(w.f, p, w.n) // clears O_DIRECT if it was on
 		n, err = w.f.Write(p)
 		w.h.Write(p[:n])
 	}
 	w.n += int64(n)
-	if w.n-w.flushed >= writebackEvery {
+	if !w.direct.on && w.n-w.flushed >= writebackEvery {
 		startWriteback(w.f, w.flushed, w.n-w.flushed)
 		w.flushed = w.n
 	}
