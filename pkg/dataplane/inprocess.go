@@ -86,7 +86,8 @@ func (d *InProcess) Backend() storage.Backend { return d.be }
 // goes to the backend writer, which hashes it (both digests, when the
 // writer is a storage.Summer) while writing it. For a writer that does not
 // report its digests, the chunk is also written to an identity.Hasher.
-// Memory use is one chunk per call.
+// Memory use is at most two chunks (4 MiB) per call, one for a stream that
+// fits in a single chunk.
 func (d *InProcess) IngestStream(ctx context.Context, r io.Reader, opts IngestOptions) (res IngestResult, err error) {
 	if err := opts.Expect.validate(); err != nil {
 		return res, err
