@@ -72,11 +72,32 @@ const (
 
 // Reader reads a CBOR sequence one canonical item at a time.
 type Reader struct {
-	br  *bufio.Reader
-	dec *cbor.Decoder
-	n   int   // records read so far
-	off int64 // byte offset of the next record
+	dec   *cbor.Decoder
+	first *firstByte
+	n     int   // records read so far
+	off   int64 // byte offset of the next record
+	start int64 // byte offset of the last record returned
 }
+
+// firstByte remembers the first byte of a stream, so that errors can tell
+// JSON input (which starts with '{') from damaged CBOR.
+type firstByte struct {
+	r    io.Reader
+	b    byte
+	seen bool
+}
+
+func (f *firstByte) Read(p []byte) (int, error) {
+	n, err := f.r.Read(p)
+	if n > 0 && !f.seen {
+		f.b, f.seen = p[0], true
+	}
+	return n, err
+}
+
+func (f *firstByte) looksLikeJSON() bool { return f.seen && (f.b == '{' || f.b == '[') }
+
+const jsonHint = " (input looks like JSON; the tools read CBOR sequences, drop --json upstream)"
 
 var streamMode = func() cbor.DecMode {
 	m, err := cbor.DecOptions{
@@ -94,8 +115,8 @@ var streamMode = func() cbor.DecMode {
 
 // NewReader returns a Reader of the CBOR sequence on r.
 func NewReader(r io.Reader) *Reader {
-	br := bufio.NewReaderSize(r, 64<<10)
-	return &Reader{br: br, dec: streamMode.NewDecoder(br)}
+	f := &firstByte{r: r}
+	return &Reader{dec: streamMode.NewDecoder(bufio.NewReaderSize(f, 64<<10)), first: f}
 }
 
 // RecordError locates a bad record in a stream.
@@ -115,13 +136,6 @@ func (e *RecordError) Unwrap() error { return e.Err }
 // stream it returns io.EOF; a stream that ends inside an item, holds a
 // malformed or non-canonical item, or starts like JSON gives a *RecordError.
 func (r *Reader) Next() ([]byte, error) {
-	if r.n == 0 {
-		// '{' and '[' are CBOR heads of 2^64-byte strings, never a real
-		// record, and the first byte of JSON lines piped in by mistake.
-		if b, err := r.br.Peek(1); err == nil && (b[0] == '{' || b[0] == '[') {
-			return nil, &RecordError{Index: 1, Offset: 0, Err: errors.New("input looks like JSON; the tools read CBOR sequences (drop --json upstream)")}
-		}
-	}
 	var raw cbor.RawMessage
 	err := r.dec.Decode(&raw)
 	idx, start := r.n+1, r.off
@@ -133,13 +147,20 @@ func (r *Reader) Next() ([]byte, error) {
 		if errors.Is(err, io.ErrUnexpectedEOF) {
 			err = errors.New("stream ends inside a record (truncated input)")
 		}
+		if r.first.looksLikeJSON() {
+			err = fmt.Errorf("%w%s", err, jsonHint)
+		}
 		return nil, &RecordError{Index: idx, Offset: start, Err: err}
 	}
 	r.n++
+	r.start = start
 	if len(raw) > MaxRecordBytes {
 		return nil, &RecordError{Index: idx, Offset: start, Err: fmt.Errorf("record of %d bytes exceeds the limit of %d", len(raw), MaxRecordBytes)}
 	}
 	if err := canonical.Check(raw); err != nil {
+		if r.first.looksLikeJSON() {
+			err = fmt.Errorf("%w%s", err, jsonHint)
+		}
 		return nil, &RecordError{Index: idx, Offset: start, Err: err}
 	}
 	return raw, nil
@@ -154,7 +175,7 @@ func (r *Reader) Decode(v any) error {
 		return err
 	}
 	if err := canonical.Unmarshal(raw, v); err != nil {
-		return &RecordError{Index: r.n, Offset: r.off - int64(len(raw)), Err: err}
+		return &RecordError{Index: r.n, Offset: r.start, Err: err}
 	}
 	return nil
 }
@@ -166,7 +187,7 @@ func (r *Reader) ReadFile() (File, error) {
 		return File{}, err
 	}
 	if err := f.Validate(); err != nil {
-		return File{}, &RecordError{Index: r.n, Offset: r.off, Err: err}
+		return File{}, &RecordError{Index: r.n, Offset: r.start, Err: err}
 	}
 	return f, nil
 }

@@ -1,0 +1,478 @@
+// Command as-manifest builds a package manifest from file records and
+// converts, digests, summarises and verifies manifests (DESIGN.md §4-5,
+// ADR 0003).
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/artifactstore/artifact-store/internal/cli"
+	"github.com/artifactstore/artifact-store/pkg/manifest"
+	"github.com/artifactstore/artifact-store/pkg/records"
+	"github.com/artifactstore/artifact-store/pkg/scan"
+)
+
+const usage = `Usage: as-manifest [build flags]          (build: file records -> manifest)
+       as-manifest jcs    [MANIFEST]       canonical CBOR -> RFC 8785 JSON
+       as-manifest cbor   [MANIFEST.json]  RFC 8785 JSON -> canonical CBOR
+       as-manifest digest [MANIFEST]       print the manifest's content address
+       as-manifest show   [MANIFEST]       package, file count, total size, digest
+       as-manifest verify --root DIR [MANIFEST]
+                                           re-digest DIR's files against the manifest
+
+Build (the default action) reads file records, as as-digest writes them, from
+standard input and writes the package's canonical CBOR manifest (Manifest v1)
+to standard output. Paths are made relative to --root, or else to the deepest
+directory containing every file (for 'find dist -type f' that is dist; give
+--root in scripts to be exact). The manifest holds only what is declared: no
+clock time, host name or randomness, so the same files and flags give the same
+digest anywhere. created_at comes only from --created-at or SOURCE_DATE_EPOCH.
+
+Manifests are read from MANIFEST or standard input ("-"), at most 256 MiB;
+digest, show and verify also accept the JSON form. Binary output is refused
+on a terminal unless --force is given. On bad input nothing is written to
+standard output and the exit status is 1; verify exits 1 on any difference.
+
+Examples:
+    find dist -type f | as-digest | as-manifest | as-manifest jcs
+    find dist -type f | as-digest | as-manifest --root dist --package app@1.4.2 \
+        --label team=core --retention standard --fact git_commit=$GIT_COMMIT > app.cbor
+    SOURCE_DATE_EPOCH=$(git log -1 --format=%ct) as-manifest --root dist < records.cbor > m.cbor
+    as-manifest digest m.cbor
+    as-manifest show m.cbor
+    as-manifest jcs m.cbor | jq .files
+    as-manifest jcs m.cbor | as-manifest cbor | cmp - m.cbor
+    as-manifest verify --root dist m.cbor
+`
+
+func main() { cli.Main("as-manifest", run) }
+
+func run(ctx context.Context, args []string, stdio cli.Stdio) error {
+	if len(args) > 0 {
+		switch args[0] {
+		case "build":
+			return build(args[1:], stdio)
+		case "jcs", "cbor", "digest", "show":
+			return convert(args[0], args[1:], stdio)
+		case "verify":
+			return verify(ctx, args[1:], stdio)
+		}
+	}
+	return build(args, stdio)
+}
+
+// keyValues is a repeatable k=v flag.
+type keyValues map[string]string
+
+func (kv keyValues) String() string { return "" }
+
+func (kv keyValues) Set(s string) error {
+	k, v, ok := strings.Cut(s, "=")
+	if !ok || k == "" {
+		return fmt.Errorf("want KEY=VALUE, got %q", s)
+	}
+	if _, dup := kv[k]; dup {
+		return fmt.Errorf("key %q given twice", k)
+	}
+	kv[k] = v
+	return nil
+}
+
+func build(args []string, stdio cli.Stdio) error {
+	fs := cli.FlagSet("as-manifest", usage, stdio.Out)
+	root := fs.String("root", "", "make paths relative to `DIR` (default: the deepest directory holding every file)")
+	name := fs.String("name", "", "package `NAME`")
+	ver := fs.String("version", "", "package `VERSION` (with no value: print as-manifest's version)")
+	pkg := fs.String("package", "", "package `NAME@VERSION` (instead of --name and --version)")
+	labels := keyValues{}
+	fs.Var(labels, "label", "package label `KEY=VALUE` (repeatable)")
+	facts := keyValues{}
+	fs.Var(facts, "fact", "provenance fact `KEY=VALUE`, e.g. git_commit=... (repeatable)")
+	retention := fs.String("retention", "", "retention `CLASS`")
+	hold := fs.Bool("hold", false, "declare a retention hold")
+	createdAt := fs.String("created-at", "", "declared creation `TIME`, RFC 3339 (default: SOURCE_DATE_EPOCH, else none)")
+	producer := fs.String("producer", "as-manifest@"+cli.Version(), "producer `TOOL@VERSION` recorded in provenance")
+	force := fs.Bool("force", false, "write binary CBOR even to a terminal")
+	// --version takes the package version; alone, with no value, it prints
+	// the tool's version as in every tool.
+	if len(args) == 1 && (args[0] == "--version" || args[0] == "-version") {
+		fmt.Fprintln(stdio.Out, "as-manifest", cli.Version())
+		return nil
+	}
+	pos, err := cli.Parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return cli.Usagef("build reads file records from standard input; unexpected argument %q (subcommands: jcs, cbor, digest, show, verify)", pos[0])
+	}
+	b := manifest.Builder{Root: *root, Package: manifest.Package{Name: *name, Version: *ver}}
+	if *pkg != "" {
+		if *name != "" || *ver != "" {
+			return cli.Usagef("--package sets name and version; do not also give --name or --version")
+		}
+		if b.Package.Name, b.Package.Version, err = manifest.ParsePackageRef(*pkg); err != nil {
+			return cli.Usagef("--package: %v", err)
+		}
+	}
+	if (b.Package.Name == "") != (b.Package.Version == "") {
+		return cli.Usagef("give both --name and --version (or --package NAME@VERSION), or neither")
+	}
+	if b.Package.Name != "" {
+		if err := manifest.CheckName(b.Package.Name); err != nil {
+			return cli.Usagef("%v", err)
+		}
+		if err := manifest.CheckVersion(b.Package.Version); err != nil {
+			return cli.Usagef("%v", err)
+		}
+	}
+	if b.Package.CreatedAt, err = declaredTime(*createdAt); err != nil {
+		return err
+	}
+	tool, tv, ok := strings.Cut(*producer, "@")
+	if !ok || tool == "" || tv == "" {
+		return cli.Usagef("--producer: want TOOL@VERSION, got %q", *producer)
+	}
+	b.Package.Labels = labels
+	b.Retention = manifest.Retention{Class: *retention, Hold: *hold}
+	b.Provenance = manifest.Provenance{Producer: manifest.Producer{Tool: tool, Version: tv}, Facts: facts}
+	if len(labels) == 0 {
+		b.Package.Labels = nil
+	}
+	if len(facts) == 0 {
+		b.Provenance.Facts = nil
+	}
+	// Check the declarations before reading anything.
+	if err := (manifest.Manifest{Package: b.Package, Retention: b.Retention, Provenance: b.Provenance}).Validate(); err != nil {
+		return cli.Usagef("%v", err)
+	}
+	if cli.IsTerminal(stdio.Out) && !*force {
+		return refuseTerminal()
+	}
+
+	absRoot := ""
+	if *root != "" {
+		if absRoot, err = filepath.Abs(*root); err != nil {
+			return err
+		}
+		b.Root = absRoot
+	}
+	r := records.NewReader(stdio.In)
+	for {
+		f, err := r.ReadFile()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return fmt.Errorf("reading file records: %w", err)
+		}
+		if absRoot != "" && !filepath.IsAbs(f.Path) {
+			if f.Path, err = filepath.Abs(f.Path); err != nil {
+				return err
+			}
+		}
+		if err := b.Add(f); err != nil {
+			return err
+		}
+	}
+	if b.Len() == 0 {
+		return errors.New("no file records on standard input (try: find DIR -type f | as-digest | as-manifest)")
+	}
+	m, err := b.Manifest()
+	if err != nil {
+		return err
+	}
+	out, err := manifest.Encode(m)
+	if err != nil {
+		return err
+	}
+	_, err = stdio.Out.Write(out)
+	return err
+}
+
+func refuseTerminal() error {
+	return errors.New("refusing to write binary CBOR to the terminal; did you mean '| as-manifest jcs'? (--force writes it anyway)")
+}
+
+// declaredTime returns created_at from the flag, else SOURCE_DATE_EPOCH,
+// else "" (no time).
+func declaredTime(flagValue string) (string, error) {
+	if flagValue != "" {
+		t, err := time.Parse(time.RFC3339, flagValue)
+		if err != nil {
+			return "", cli.Usagef("--created-at: %q is not an RFC 3339 time such as 2026-01-02T15:04:05Z", flagValue)
+		}
+		s, err := manifest.FormatTime(t)
+		if err != nil {
+			return "", cli.Usagef("--created-at: %v", err)
+		}
+		return s, nil
+	}
+	env, ok := os.LookupEnv("SOURCE_DATE_EPOCH")
+	if !ok || env == "" {
+		return "", nil
+	}
+	secs, err := strconv.ParseInt(env, 10, 64)
+	if err != nil || secs < 0 || secs > 253402300799 {
+		return "", cli.Usagef("SOURCE_DATE_EPOCH=%q is not a number of seconds since 1970 (0 to 253402300799)", env)
+	}
+	return manifest.FormatTime(time.Unix(secs, 0))
+}
+
+// readManifestBytes reads the manifest named by the positional arguments
+// (none or "-": standard input), at most manifest.MaxBytes.
+func readManifestBytes(pos []string, stdio cli.Stdio) ([]byte, error) {
+	if len(pos) > 1 {
+		return nil, cli.Usagef("at most one MANIFEST argument, got %d", len(pos))
+	}
+	in, name := stdio.In, "standard input"
+	if len(pos) == 1 && pos[0] != "-" {
+		f, err := os.Open(pos[0])
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		in, name = f, pos[0]
+	}
+	b, err := io.ReadAll(io.LimitReader(in, manifest.MaxBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", name, err)
+	}
+	if len(b) > manifest.MaxBytes {
+		return nil, fmt.Errorf("%s: manifest larger than the limit of %d bytes", name, manifest.MaxBytes)
+	}
+	if len(b) == 0 {
+		return nil, fmt.Errorf("%s: empty input, expected a manifest", name)
+	}
+	return b, nil
+}
+
+func isJSON(b []byte) bool { return len(b) > 0 && b[0] == '{' }
+
+// readManifest reads a manifest in CBOR, or, if allowJSON, in either form.
+func readManifest(pos []string, stdio cli.Stdio, allowJSON bool) (manifest.Manifest, []byte, error) {
+	b, err := readManifestBytes(pos, stdio)
+	if err != nil {
+		return manifest.Manifest{}, nil, err
+	}
+	if isJSON(b) {
+		if !allowJSON {
+			return manifest.Manifest{}, nil, errors.New("input is JSON, expected a CBOR manifest (did you mean 'as-manifest cbor'?)")
+		}
+		m, err := manifest.FromJCS(trimNewline(b))
+		if err != nil {
+			return manifest.Manifest{}, nil, err
+		}
+		c, err := manifest.Encode(m)
+		return m, c, err
+	}
+	m, err := manifest.Decode(b)
+	return m, b, err
+}
+
+// trimNewline drops the one newline that 'as-manifest jcs' adds on a
+// terminal and that editors add to files.
+func trimNewline(b []byte) []byte {
+	return bytes.TrimSuffix(b, []byte("\n"))
+}
+
+func convert(cmd string, args []string, stdio cli.Stdio) error {
+	fs := cli.FlagSet("as-manifest "+cmd, usage, stdio.Out)
+	force := fs.Bool("force", false, "write binary CBOR even to a terminal (cbor)")
+	pos, err := cli.Parse(fs, args)
+	if err != nil {
+		return err
+	}
+	term := cli.IsTerminal(stdio.Out)
+	var out []byte
+	switch cmd {
+	case "jcs":
+		m, _, err := readManifest(pos, stdio, false)
+		if err != nil {
+			return err
+		}
+		if out, err = manifest.JCS(m); err != nil {
+			return err
+		}
+		if term {
+			out = append(out, '\n')
+		}
+	case "cbor":
+		if term && !*force {
+			return refuseTerminal()
+		}
+		b, err := readManifestBytes(pos, stdio)
+		if err != nil {
+			return err
+		}
+		if !isJSON(b) {
+			return errors.New("input is not JSON, expected a manifest's RFC 8785 JSON (did you mean 'as-manifest jcs'?)")
+		}
+		m, err := manifest.FromJCS(trimNewline(b))
+		if err != nil {
+			return err
+		}
+		if out, err = manifest.Encode(m); err != nil {
+			return err
+		}
+	case "digest":
+		_, c, err := readManifest(pos, stdio, true)
+		if err != nil {
+			return err
+		}
+		out = []byte(manifest.DigestOf(c).String() + "\n")
+	case "show":
+		m, c, err := readManifest(pos, stdio, true)
+		if err != nil {
+			return err
+		}
+		out = show(m, c)
+	}
+	_, err = stdio.Out.Write(out)
+	return err
+}
+
+func show(m manifest.Manifest, c []byte) []byte {
+	var b bytes.Buffer
+	row := func(k, v string) { fmt.Fprintf(&b, "%-10s %s\n", k, v) }
+	ref := m.Package.Ref()
+	if ref == "" {
+		ref = "(unnamed)"
+	}
+	row("package", ref)
+	if m.Package.CreatedAt != "" {
+		row("created", m.Package.CreatedAt)
+	}
+	row("files", strconv.Itoa(len(m.Files)))
+	row("size", fmt.Sprintf("%d bytes", m.TotalSize()))
+	row("digest", manifest.DigestOf(c).String())
+	if m.Retention.Class != "" || m.Retention.Hold {
+		r := m.Retention.Class
+		if m.Retention.Hold {
+			r = strings.TrimSpace(r + " (hold)")
+		}
+		row("retention", r)
+	}
+	if len(m.StorageReceipts) > 0 {
+		row("receipts", strconv.Itoa(len(m.StorageReceipts)))
+	}
+	for _, k := range sortedKeys(m.Package.Labels) {
+		row("label", k+"="+m.Package.Labels[k])
+	}
+	row("producer", m.Provenance.Producer.Tool+" "+m.Provenance.Producer.Version)
+	for _, k := range sortedKeys(m.Provenance.Facts) {
+		row("fact", k+"="+m.Provenance.Facts[k])
+	}
+	return b.Bytes()
+}
+
+func sortedKeys(m map[string]string) []string {
+	ks := make([]string, 0, len(m))
+	for k := range m {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	return ks
+}
+
+func verify(ctx context.Context, args []string, stdio cli.Stdio) error {
+	flags := cli.FlagSet("as-manifest verify", usage, stdio.Out)
+	root := flags.String("root", "", "the package's root `DIR` (required)")
+	jobs := flags.Int("jobs", 4, "files digested at once")
+	pos, err := cli.Parse(flags, args)
+	if err != nil {
+		return err
+	}
+	if *root == "" {
+		return cli.Usagef("verify needs --root DIR")
+	}
+	if *jobs < 1 {
+		return cli.Usagef("--jobs must be at least 1, got %d", *jobs)
+	}
+	m, _, err := readManifest(pos, stdio, true)
+	if err != nil {
+		return err
+	}
+	if st, err := os.Stat(*root); err != nil {
+		return err
+	} else if !st.IsDir() {
+		return fmt.Errorf("--root %s is not a directory", *root)
+	}
+	var report bytes.Buffer
+	diffs := 0
+	byPath := make(map[string]int, len(m.Files))
+	for i, f := range m.Files {
+		byPath[filepath.Join(*root, filepath.FromSlash(f.Path))] = i
+	}
+	paths := func(yield func(string) bool) {
+		for _, f := range m.Files {
+			if !yield(filepath.Join(*root, filepath.FromSlash(f.Path))) {
+				return
+			}
+		}
+	}
+	err = scan.Files(ctx, paths, *jobs, func(r scan.Result) error {
+		f := m.Files[byPath[r.Path]]
+		switch {
+		case r.Err != nil && errors.Is(r.Err, fs.ErrNotExist):
+			diffs++
+			fmt.Fprintf(&report, "missing  %s\n", f.Path)
+		case r.Err != nil:
+			diffs++
+			fmt.Fprintf(&report, "unreadable  %s: %v\n", f.Path, r.Err)
+		case r.Dir:
+			diffs++
+			fmt.Fprintf(&report, "changed  %s: now a directory\n", f.Path)
+		case r.Sum != f.Sum():
+			diffs++
+			fmt.Fprintf(&report, "changed  %s: size %d, %s (manifest: size %d, %s)\n", f.Path, r.Sum.Size, r.Sum.BLAKE3, f.Size, f.ContentAddress)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	var extra []string
+	err = filepath.WalkDir(*root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if !d.Type().IsRegular() {
+			return nil
+		}
+		if _, ok := byPath[p]; !ok {
+			rel, _ := filepath.Rel(*root, p)
+			extra = append(extra, filepath.ToSlash(rel))
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	slices.Sort(extra)
+	for _, p := range extra {
+		diffs++
+		fmt.Fprintf(&report, "extra    %s\n", p)
+	}
+	if _, err := stdio.Out.Write(report.Bytes()); err != nil {
+		return err
+	}
+	if diffs > 0 {
+		fmt.Fprintf(stdio.Err, "as-manifest: %d difference(s) between %s and the manifest of %d file(s)\n", diffs, *root, len(m.Files))
+		return cli.ErrReported
+	}
+	fmt.Fprintf(stdio.Out, "ok  %d files match\n", len(m.Files))
+	return nil
+}

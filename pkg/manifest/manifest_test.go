@@ -1,0 +1,296 @@
+package manifest
+
+import (
+	"bytes"
+	"errors"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/artifactstore/artifact-store/pkg/canonical"
+	"github.com/artifactstore/artifact-store/pkg/identity"
+	"github.com/artifactstore/artifact-store/pkg/records"
+)
+
+// fileRec returns a record for path whose digests derive from seed.
+func fileRec(path string, seed byte) records.File {
+	var b3, s2 [32]byte
+	for i := range b3 {
+		b3[i] = seed + byte(i)
+		s2[i] = seed ^ byte(i)
+	}
+	ca, _ := identity.NewDigest(identity.BLAKE3, b3[:])
+	sh, _ := identity.NewDigest(identity.SHA256, s2[:])
+	return records.File{Path: path, Size: uint64(seed) * 1000, ContentAddress: ca, SHA256: sh}
+}
+
+func sample() Manifest {
+	return Manifest{
+		Package: Package{Name: "app", Version: "1.4.2", CreatedAt: "2026-01-02T03:04:05Z",
+			Labels: map[string]string{"team": "core", "os": "linux"}},
+		Files:           []records.File{fileRec("bin/app", 1), fileRec("lib/libx.so", 2), fileRec("share/ü.txt", 3)},
+		StorageReceipts: []Receipt{{ContentAddress: fileRec("", 1).ContentAddress, BackendID: "local", Key: "blake3/01/02/0102"}},
+		Retention:       Retention{Class: "standard", Hold: true},
+		Provenance: Provenance{Producer: Producer{Tool: "as-manifest", Version: "1.0.0"},
+			Facts: map[string]string{"git_commit": "abc123"}},
+	}
+}
+
+func TestRoundTrip(t *testing.T) {
+	m := sample()
+	b, err := Encode(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := canonical.Check(b); err != nil {
+		t.Fatal(err)
+	}
+	got, err := Decode(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, m) {
+		t.Fatalf("Decode(Encode(m)) = %+v, want %+v", got, m)
+	}
+	j, err := JCS(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err = FromJCS(j)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, m) {
+		t.Fatalf("FromJCS(JCS(m)) = %+v, want %+v", got, m)
+	}
+	c, err := CBORFromJCS(j)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(c, b) {
+		t.Fatalf("CBORFromJCS(JCS(m)) differs from Encode(m)")
+	}
+	d, _ := Digest(m)
+	if d != DigestOf(b) || d.Algorithm() != identity.BLAKE3 {
+		t.Fatalf("Digest = %v", d)
+	}
+}
+
+func TestJCSShape(t *testing.T) {
+	m := Manifest{Provenance: Provenance{Producer: Producer{Tool: "t", Version: "v"}}}
+	j, err := JCS(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"files":[],"manifest_version":1,"package":{"created_at":null,"labels":{},"name":"","version":""},"provenance":{"facts":{},"producer":{"tool":"t","version":"v"}},"retention_summary":{"class":"","hold":false},"storage_receipts":[]}`
+	if string(j) != want {
+		t.Fatalf("JCS =\n%s\nwant\n%s", j, want)
+	}
+}
+
+func TestValidateRejects(t *testing.T) {
+	for name, mut := range map[string]func(*Manifest){
+		"name upper":         func(m *Manifest) { m.Package.Name = "App" },
+		"name without ver":   func(m *Manifest) { m.Package.Version = "" },
+		"version space":      func(m *Manifest) { m.Package.Version = "1 2" },
+		"version at":         func(m *Manifest) { m.Package.Version = "1@2" },
+		"created_at offset":  func(m *Manifest) { m.Package.CreatedAt = "2026-01-02T03:04:05+01:00" },
+		"created_at frac":    func(m *Manifest) { m.Package.CreatedAt = "2026-01-02T03:04:05.5Z" },
+		"label key":          func(m *Manifest) { m.Package.Labels = map[string]string{"a b": "x"} },
+		"dotdot path":        func(m *Manifest) { m.Files[0].Path = "../x" },
+		"abs path":           func(m *Manifest) { m.Files[0].Path = "/x" },
+		"unsorted":           func(m *Manifest) { m.Files[0], m.Files[1] = m.Files[1], m.Files[0] },
+		"duplicate":          func(m *Manifest) { m.Files[1].Path = m.Files[0].Path },
+		"size 2^53":          func(m *Manifest) { m.Files[0].Size = 1 << 53 },
+		"zero digest":        func(m *Manifest) { m.Files[0].SHA256 = identity.Digest{} },
+		"swapped digests":    func(m *Manifest) { m.Files[0].SHA256 = m.Files[0].ContentAddress },
+		"receipt backend":    func(m *Manifest) { m.StorageReceipts[0].BackendID = "" },
+		"no producer":        func(m *Manifest) { m.Provenance.Producer.Tool = "" },
+		"retention class":    func(m *Manifest) { m.Retention.Class = "Gold Tier" },
+		"fact key empty":     func(m *Manifest) { m.Provenance.Facts = map[string]string{"": "x"} },
+		"receipt duplicated": func(m *Manifest) { m.StorageReceipts = append(m.StorageReceipts, m.StorageReceipts[0]) },
+	} {
+		t.Run(name, func(t *testing.T) {
+			m := sample()
+			mut(&m)
+			if _, err := Encode(m); !errors.Is(err, ErrInvalid) {
+				t.Fatalf("Encode: err = %v, want ErrInvalid", err)
+			}
+			if _, err := JCS(m); !errors.Is(err, ErrInvalid) {
+				t.Fatalf("JCS: err = %v, want ErrInvalid", err)
+			}
+		})
+	}
+}
+
+func TestParsePackageRef(t *testing.T) {
+	for _, tc := range []struct {
+		in, name, version string
+		ok                bool
+	}{
+		{"app@1.4.2", "app", "1.4.2", true},
+		{"acme/tools/app@1.0.0-rc.1+build.5", "acme/tools/app", "1.0.0-rc.1+build.5", true},
+		{"app", "", "", false},
+		{"app@", "", "", false},
+		{"@1", "", "", false},
+		{"App@1", "", "", false},
+		{"app@1@2", "", "", false},
+		{"a//b@1", "", "", false},
+		{"-a@1", "", "", false},
+		{"app@1 2", "", "", false},
+	} {
+		name, version, err := ParsePackageRef(tc.in)
+		if (err == nil) != tc.ok || name != tc.name || version != tc.version {
+			t.Errorf("ParsePackageRef(%q) = %q, %q, %v", tc.in, name, version, err)
+		}
+	}
+}
+
+// TestBuilderReproducible builds one tree's manifest from records listed in
+// different orders, with different path spellings (different working
+// directories, absolute and relative) at different times, and gets one
+// digest.
+func TestBuilderReproducible(t *testing.T) {
+	rel := []string{"bin/app", "lib/libx.so", "share/doc/README", "share/ü.txt"}
+	build := func(paths []string, root string) identity.Digest {
+		t.Helper()
+		b := Builder{Root: root, Package: Package{Name: "app", Version: "1"},
+			Provenance: Provenance{Producer: Producer{Tool: "test", Version: "1"}}}
+		for _, p := range paths {
+			seed := byte(0)
+			for _, r := range rel {
+				if strings.HasSuffix(p, r) {
+					seed = byte(len(r))
+				}
+			}
+			if err := b.Add(fileRec(p, seed)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		m, err := b.Manifest()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.Files[0].Path != "bin/app" {
+			t.Fatalf("first path %q", m.Files[0].Path)
+		}
+		d, err := Digest(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	prefixed := func(prefix string) []string {
+		out := make([]string, len(rel))
+		for i, r := range rel {
+			out[i] = prefix + r
+		}
+		rand.Shuffle(len(out), func(i, j int) { out[i], out[j] = out[j], out[i] })
+		return out
+	}
+	want := build(prefixed("dist/"), "")
+	for _, tc := range []struct{ prefix, root string }{
+		{"dist/", "dist"},
+		{"./dist/", ""},
+		{"./dist/", "dist/"},
+		{"/tmp/x/dist/", ""},
+		{"/home/u/work/dist/", "/home/u/work/dist"},
+		{"../../dist/", ""},
+		{"", ""},
+		{"", "."},
+		{"./", ""},
+		{"dist//", ""},
+	} {
+		if got := build(prefixed(tc.prefix), tc.root); got != want {
+			t.Errorf("prefix %q root %q: digest %v, want %v", tc.prefix, tc.root, got, want)
+		}
+	}
+}
+
+// TestBuilderRealTree digests a real tree from two working directories.
+func TestBuilderRealTree(t *testing.T) {
+	dir := t.TempDir()
+	for _, p := range []string{"dist/bin/app", "dist/etc/conf", "dist/a"} {
+		os.MkdirAll(filepath.Join(dir, filepath.Dir(p)), 0o755)
+		os.WriteFile(filepath.Join(dir, p), []byte("content of "+p), 0o644)
+	}
+	digestTree := func(base string, order []string) identity.Digest {
+		b := Builder{Provenance: Provenance{Producer: Producer{Tool: "t", Version: "1"}}}
+		for _, p := range order {
+			f, err := os.Open(filepath.Join(dir, p))
+			if err != nil {
+				t.Fatal(err)
+			}
+			s, err := identity.SumReader(f)
+			f.Close()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := b.Add(records.FileOf(filepath.Join(base, p), s)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		m, err := b.Manifest()
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, _ := Digest(m)
+		return d
+	}
+	a := digestTree(".", []string{"dist/bin/app", "dist/etc/conf", "dist/a"})
+	b := digestTree(dir, []string{"dist/a", "dist/etc/conf", "dist/bin/app"})
+	if a != b {
+		t.Fatalf("digests differ: %v %v", a, b)
+	}
+}
+
+func TestBuilderErrors(t *testing.T) {
+	for name, tc := range map[string]struct {
+		root  string
+		paths []string
+		want  string
+	}{
+		"duplicate":     {"", []string{"d/a", "d/b", "d/./a"}, "records 1 and 3: duplicate path"},
+		"dotdot":        {"", []string{"../a", "b"}, `record 1: path "../a"`},
+		"outside root":  {"dist", []string{"dist/a", "other/b"}, `record 2: path "other/b": not under the root`},
+		"root itself":   {"dist", []string{"dist"}, "not under the root"},
+		"abs and rel":   {"", []string{"/x/a", "b"}, "record 1"},
+		"root mismatch": {"/abs", []string{"abs/a"}, "not under the root"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			b := Builder{Root: tc.root, Provenance: Provenance{Producer: Producer{Tool: "t", Version: "1"}}}
+			for i, p := range tc.paths {
+				if err := b.Add(fileRec(p, byte(i))); err != nil {
+					t.Fatal(err)
+				}
+			}
+			_, err := b.Manifest()
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v, want it to contain %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestDecodeErrorsNameField(t *testing.T) {
+	good, err := Encode(sample())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Replace the second file's size (1000 * 2 = 2000 = 0x19 0x07d0) with
+	// a text string of the same length: wrong type, still canonical.
+	i := bytes.Index(good, []byte{0x64, 's', 'i', 'z', 'e', 0x19, 0x07, 0xd0})
+	if i < 0 {
+		t.Fatal("size not found")
+	}
+	bad := bytes.Clone(good)
+	copy(bad[i+5:], []byte{0x62, 'x', 'y'})
+	_, err = Decode(bad)
+	var me *Error
+	if !errors.As(err, &me) || me.Field != "files[1].size" || me.Offset != i+5 {
+		t.Fatalf("err = %v, want files[1].size at byte %d", err, i+5)
+	}
+}
