@@ -217,10 +217,11 @@ func mustAffectOne(res sql.Result, err error, what string) error {
 }
 
 // stateTables lists every view with its columns and primary key, in the
-// order the state digest covers them.
+// order the state digest covers them. A key column marked '#' is an integer
+// (no collation applies to it).
 var stateTables = []struct{ name, cols, key string }{
 	{"retention_classes", "name, purpose, min_retention_days, default_retrieval_tier", "name"},
-	{"metadata_schemas", "name, version, schema_cbor, digest, created_seq", "name, version"},
+	{"metadata_schemas", "name, version, schema_cbor, digest, created_seq", "name, version#"},
 	{"artifact_packages", "name, version, retention_class, labels, state, manifest_digest, file_count, total_size, created_seq, updated_seq, finalized_seq", "name, version"},
 	{"artifact_files", "package_name, package_version, path, size, digest_algorithm, digest_primary, digest_sha256, content_address, created_seq", "package_name, package_version, path"},
 	{"storage_locations", "content_address, backend_id, key, size, digest_algorithm, digest_primary, digest_sha256, retrieval_tier, restore_status, created_seq, updated_seq", "content_address, backend_id"},
@@ -241,11 +242,7 @@ type queryer interface {
 func stateDigest(ctx context.Context, q queryer, pg bool) (identity.Digest, error) {
 	h := blake3.New(32, nil)
 	for _, t := range stateTables {
-		order := t.key
-		if pg {
-			order = collateC(t.key)
-		}
-		rows, err := q.QueryContext(ctx, "SELECT "+t.cols+" FROM "+t.name+" ORDER BY "+order)
+		rows, err := q.QueryContext(ctx, "SELECT "+t.cols+" FROM "+t.name+" ORDER BY "+orderBy(t.key, pg))
 		if err != nil {
 			return identity.Digest{}, fmt.Errorf("registry: state digest: %s: %w", t.name, err)
 		}
@@ -260,10 +257,20 @@ func stateDigest(ctx context.Context, q queryer, pg bool) (identity.Digest, erro
 	return identity.NewDigest(identity.BLAKE3, h.Sum(nil))
 }
 
-func collateC(keys string) string {
+// orderBy turns a stateTables key into an ORDER BY list: text columns
+// compared bytewise (COLLATE "C" on PostgreSQL; SQLite's default BINARY
+// already is), integer columns as numbers.
+func orderBy(keys string, pg bool) string {
 	parts := strings.Split(keys, ",")
 	for i, k := range parts {
-		parts[i] = strings.TrimSpace(k) + ` COLLATE "C"`
+		k = strings.TrimSpace(k)
+		switch {
+		case strings.HasSuffix(k, "#"):
+			k = strings.TrimSuffix(k, "#")
+		case pg:
+			k += ` COLLATE "C"`
+		}
+		parts[i] = k
 	}
 	return strings.Join(parts, ", ")
 }
