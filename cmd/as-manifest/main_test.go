@@ -213,3 +213,30 @@ func TestHelpAndVersion(t *testing.T) {
 		t.Errorf("--version: %s", out)
 	}
 }
+
+// TestTerminal runs the tool with standard output on a pseudo-terminal
+// (util-linux script): binary output is refused unless forced, and jcs
+// ends its line.
+func TestTerminal(t *testing.T) {
+	if _, err := exec.LookPath("script"); err != nil {
+		t.Skip("script(1) not installed")
+	}
+	dir := tree(t, sampleTree)
+	mustRun(t, dir, "find dist -type f | as-digest > recs && as-manifest < recs > m.cbor")
+	onTTY := func(cmd string) string {
+		// script puts the command's stdout on a pty and copies it to ours.
+		return mustRun(t, dir, "script -qec '"+cmd+"' /dev/null < /dev/null; true")
+	}
+	if out := onTTY("as-manifest < recs; echo rc=$?"); !strings.Contains(out, "refusing to write binary") || !strings.Contains(out, "rc=1") {
+		t.Errorf("build to a terminal: %q", out)
+	}
+	if out := onTTY("as-manifest jcs m.cbor | as-manifest cbor; echo rc=$?"); !strings.Contains(out, "refusing") {
+		t.Errorf("cbor to a terminal: %q", out)
+	}
+	if out := onTTY("as-manifest --force < recs | wc -c"); strings.TrimSpace(out) == "0" {
+		t.Errorf("--force: %q", out)
+	}
+	if out := onTTY("as-manifest jcs m.cbor"); !strings.HasSuffix(out, "}\r\n") {
+		t.Errorf("jcs on a terminal should end its line: %q", out)
+	}
+}

@@ -28,21 +28,34 @@ type Builder struct {
 	Retention  Retention
 	Provenance Provenance
 
-	files []records.File
+	// chunks hold the records in order, in fixed-size chunks so that a
+	// large build never copies what it already holds.
+	chunks [][]records.File
+	n      int
 }
+
+const chunkSize = 4096
 
 // Add adds one file record. It checks the record's shape (digests, size);
 // paths are checked by Manifest, once the root is known.
 func (b *Builder) Add(f records.File) error {
 	if err := f.Validate(); err != nil {
-		return fmt.Errorf("record %d: %w", len(b.files)+1, err)
+		return fmt.Errorf("record %d: %w", b.n+1, err)
 	}
-	b.files = append(b.files, f)
+	if len(b.chunks) == 0 || len(b.chunks[len(b.chunks)-1]) == chunkSize {
+		b.chunks = append(b.chunks, make([]records.File, 0, chunkSize))
+	}
+	last := &b.chunks[len(b.chunks)-1]
+	*last = append(*last, f)
+	b.n++
 	return nil
 }
 
 // Len returns the number of records added.
-func (b *Builder) Len() int { return len(b.files) }
+func (b *Builder) Len() int { return b.n }
+
+// record returns the i'th record added (0-based).
+func (b *Builder) record(i int) *records.File { return &b.chunks[i/chunkSize][i%chunkSize] }
 
 // Manifest returns the manifest of the records added so far: paths made
 // relative to the root and checked as package paths, files sorted, every
@@ -56,14 +69,15 @@ func (b *Builder) Manifest() (Manifest, error) {
 	}
 	root := cleanPath(b.Root)
 	if b.Root == "" {
-		paths := make([]string, len(b.files))
-		for i, f := range b.files {
-			paths[i] = cleanPath(f.Path)
+		paths := make([]string, b.n)
+		for i := range paths {
+			paths[i] = cleanPath(b.record(i).Path)
 		}
 		root = commonDirOf(paths)
 	}
-	es := make([]entry, len(b.files))
-	for i, f := range b.files {
+	es := make([]entry, b.n)
+	for i := range es {
+		f := b.record(i)
 		rel, err := relative(root, cleanPath(f.Path))
 		if err == nil {
 			err = records.CheckPath(rel)
@@ -79,7 +93,7 @@ func (b *Builder) Manifest() (Manifest, error) {
 		if i > 0 && es[i-1].path == e.path {
 			return Manifest{}, fmt.Errorf("manifest: records %d and %d: duplicate path %q", min(es[i-1].index, e.index)+1, max(es[i-1].index, e.index)+1, e.path)
 		}
-		files[i] = b.files[e.index]
+		files[i] = *b.record(e.index)
 		files[i].Path = e.path
 	}
 	rs := slices.Clone(b.Receipts)

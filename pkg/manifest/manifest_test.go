@@ -3,6 +3,7 @@ package manifest
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -292,5 +293,52 @@ func TestDecodeErrorsNameField(t *testing.T) {
 	var me *Error
 	if !errors.As(err, &me) || me.Field != "files[1].size" || me.Offset != i+5 {
 		t.Fatalf("err = %v, want files[1].size at byte %d", err, i+5)
+	}
+}
+
+// TestFastDigest checks that Decode's allocation-free digest parser agrees
+// with identity.Parse: whatever it accepts, Parse accepts as the same value.
+func TestFastDigest(t *testing.T) {
+	good := "blake3:" + strings.Repeat("0123456789abcdef", 4)
+	cases := []string{good, "sha256:" + good[7:], strings.ToUpper(good), "blake3:" + strings.Repeat("0123456789ABCDEF", 4),
+		"blake3:" + strings.Repeat("g", 64), "md5:" + good[7:], "blake3:" + good[8:], "sha512:" + good[7:], "blake3 " + good[7:]}
+	for _, s := range cases {
+		fd, ok := fastDigest([]byte(s))
+		pd, err := identity.Parse(s)
+		if ok && (err != nil || fd != pd) {
+			t.Errorf("%q: fastDigest accepted %v, Parse gives %v, %v", s, fd, pd, err)
+		}
+		if !ok && err == nil && (s == good || strings.HasPrefix(s, "sha256:")) {
+			t.Errorf("%q: fastDigest refused a valid address", s)
+		}
+	}
+}
+
+// TestBuilderManyRecords crosses the builder's chunk boundaries.
+func TestBuilderManyRecords(t *testing.T) {
+	b := Builder{Provenance: Provenance{Producer: Producer{Tool: "t", Version: "1"}}}
+	const n = 3*chunkSize + 7
+	for i := n - 1; i >= 0; i-- {
+		if err := b.Add(fileRec(fmt.Sprintf("d/%06d", i), byte(i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m, err := b.Manifest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.Len() != n || len(m.Files) != n {
+		t.Fatalf("Len %d, files %d, want %d", b.Len(), len(m.Files), n)
+	}
+	for i, f := range m.Files {
+		if want := fileRec(fmt.Sprintf("%06d", i), byte(i)); f != want {
+			t.Fatalf("files[%d] = %+v, want %+v", i, f, want)
+		}
+	}
+	if err := b.Add(fileRec(fmt.Sprintf("d/%06d", 5), 5)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Manifest(); err == nil || !strings.Contains(err.Error(), fmt.Sprintf("records %d and %d", n-5, n+1)) {
+		t.Fatalf("duplicate across chunks: %v", err)
 	}
 }
