@@ -69,6 +69,7 @@ func run(ctx context.Context, args []string, stdio cli.Stdio) error {
 	fs.Var(labels, "label", "KEY=VALUE label of a new package (repeatable)")
 	facts := labelFlag{}
 	fs.Var(facts, "fact", "KEY=VALUE provenance fact recorded by --finalize (repeatable)")
+	jobs := fs.Int("jobs", 8, "files stored at once (their fsyncs overlap)")
 	replace := fs.Bool("replace", false, "let a path already in the open package get new bytes")
 	finalize := fs.Bool("finalize", false, "seal the package and write its manifest")
 	root := fs.String("root", "", "directory the record paths are relative to")
@@ -91,6 +92,9 @@ func run(ctx context.Context, args []string, stdio cli.Stdio) error {
 		return cli.Usagef("'-' stores a bare object; it takes no --package or --finalize")
 	case !bare && *pkgRef == "":
 		return cli.Usagef("--package NAME@VERSION is required")
+	}
+	if *jobs < 1 {
+		return cli.Usagef("--jobs must be at least 1, got %d", *jobs)
 	}
 	created, err := createdAtValue(*createdAt)
 	if err != nil {
@@ -164,19 +168,27 @@ func run(ctx context.Context, args []string, stdio cli.Stdio) error {
 	w := records.NewWriter(stdio.Out, format)
 	prog := newProgress(stdio.Err, len(recs))
 	allUnchanged := true
-	for i, r := range recs {
-		res, err := ingestOne(ctx, reg, ref, rel[i], r, *replace)
+	for start := 0; start < len(recs); {
+		end := batchEnd(recs, start)
+		batch := make([]registry.Input, 0, end-start)
+		for i := start; i < end; i++ {
+			batch = append(batch, input(rel[i], recs[i]))
+		}
+		res, err := reg.IngestFiles(ctx, ref, batch, registry.BatchOptions{Replace: *replace, Workers: *jobs})
 		if err != nil {
 			prog.done()
-			return err
+			return explain(err)
 		}
-		allUnchanged = allUnchanged && res.Unchanged
-		prog.add(int64(r.Size))
-		if !*finalize {
-			if err := w.Write(fileReceipt{Path: rel[i], ContentAddress: res.File.ContentAddress.String(), BackendID: res.Receipt.BackendID, Key: res.Receipt.Key, Stored: !res.Unchanged}); err != nil {
-				return err
+		for k, r := range res {
+			allUnchanged = allUnchanged && r.Unchanged
+			prog.add(int64(recs[start+k].Size))
+			if !*finalize {
+				if err := w.Write(fileReceipt{Path: r.File.Path, ContentAddress: r.File.ContentAddress.String(), BackendID: r.Receipt.BackendID, Key: r.Receipt.Key, Stored: !r.Unchanged}); err != nil {
+					return err
+				}
 			}
 		}
+		start = end
 	}
 	prog.done()
 	if !*finalize {
@@ -236,19 +248,42 @@ func readRecords(in io.Reader) ([]records.File, error) {
 	}
 }
 
-func ingestOne(ctx context.Context, reg *registry.Registry, ref registry.Ref, path string, r records.File, replace bool) (registry.Ingested, error) {
-	f, err := os.Open(r.Path)
-	if err != nil {
-		return registry.Ingested{}, err
+// Batches: one transaction per batch (one fsync of the database) while the
+// files' bytes are stored in parallel. A batch ends at batchFiles files or
+// batchBytes declared bytes, whichever comes first.
+const (
+	batchFiles = 1024
+	batchBytes = 256 << 20
+)
+
+func batchEnd(recs []records.File, start int) int {
+	var bytes uint64
+	end := start
+	for end < len(recs) && end-start < batchFiles && (end == start || bytes+recs[end].Size <= batchBytes) {
+		bytes += recs[end].Size
+		end++
 	}
-	defer f.Close()
+	return end
+}
+
+// input is the registry input for a record: the file it names, verified
+// against the digests it declares.
+func input(path string, r records.File) registry.Input {
 	want := r.Sum()
-	res, err := reg.IngestFile(ctx, ref, path, f, registry.IngestOptions{Expect: &want, Replace: replace})
+	return registry.Input{
+		Path:   path,
+		Expect: &want,
+		Open:   func() (io.ReadCloser, error) { return os.Open(r.Path) },
+	}
+}
+
+// explain turns a digest mismatch into the message a user needs.
+func explain(err error) error {
 	var ee *dataplane.ExpectError
 	if errors.As(err, &ee) {
-		return res, fmt.Errorf("%s changed since it was digested (%s: record says %s, file has %s); nothing stored for it", r.Path, ee.What, ee.Want, ee.Got)
+		return fmt.Errorf("%w\n(a file changed since it was digested: its %s was %s in the record and is %s now; nothing was stored for it)", err, ee.What, ee.Want, ee.Got)
 	}
-	return res, err
+	return err
 }
 
 func createdAtValue(flagValue string) (string, error) {

@@ -337,53 +337,15 @@ type Ingested struct {
 	Unchanged bool
 }
 
-// IngestFile streams r into the open package at path. The bytes are made
-// durable by the data plane first, then one transaction appends a
-// v1.file.ingested event and updates the views. A path already present is
-// refused with ErrPathExists unless opts.Replace, except that the same
-// bytes at the same path are a no-op (Unchanged), so that re-running an
-// interrupted ingest completes it. A finalised package refuses every ingest
-// with ErrPackageFinalized.
+// IngestFile streams src into the open package at path: IngestFiles with
+// one input.
 func (r *Registry) IngestFile(ctx context.Context, ref Ref, path string, src io.Reader, opts IngestOptions) (Ingested, error) {
-	if err := records.CheckPath(path); err != nil {
-		return Ingested{}, fmt.Errorf("%w: %w", ErrInvalid, err)
-	}
-	// Refuse early, before any byte is stored.
-	existing, err := r.precheck(ctx, r.db.SQL, ref, path, opts.Expect, opts.Replace)
+	open := func() (io.ReadCloser, error) { return io.NopCloser(src), nil }
+	res, err := r.IngestFiles(ctx, ref, []Input{{Path: path, Open: open, Expect: opts.Expect}}, BatchOptions{Replace: opts.Replace, Workers: 1})
 	if err != nil {
 		return Ingested{}, err
 	}
-	if existing != nil && opts.Expect != nil && existing.Sum() == *opts.Expect {
-		return Ingested{File: *existing, Unchanged: true}, nil
-	}
-	var dopts dataplane.IngestOptions
-	if opts.Expect != nil {
-		dopts.Expect = dataplane.ExpectedOf(*opts.Expect)
-	}
-	res, err := r.dp.IngestStream(ctx, src, dopts)
-	if err != nil {
-		return Ingested{}, fmt.Errorf("registry: ingest %s into %s: %w", path, ref, err)
-	}
-	out := Ingested{File: records.FileOf(path, res.Sum), Receipt: res.Receipt}
-	err = r.mutate(ctx, func(tx *sql.Tx, emit func(string, any) (events.Event, error)) error {
-		prev, err := r.precheck(ctx, tx, ref, path, &res.Sum, opts.Replace)
-		if err != nil {
-			return err
-		}
-		if prev != nil && prev.Sum() == res.Sum {
-			out.Unchanged = true
-			return nil
-		}
-		_, err = emit(TypeFileIngested, fileIngested{
-			Name: ref.Name, Version: ref.Version, Path: path, Replace: prev != nil,
-			Location: locationOf(res),
-		})
-		return err
-	})
-	if err != nil {
-		return Ingested{}, err
-	}
-	return out, nil
+	return res[0], nil
 }
 
 func locationOf(res dataplane.IngestResult) location {
