@@ -131,6 +131,7 @@ func (r *Registry) mutate(ctx context.Context, fn func(tx *sql.Tx, emit func(typ
 	}
 	defer tx.Rollback()
 	now := r.opts.Now()
+	vw := newViewWriter()
 	emit := func(typ string, payload any) (events.Event, error) {
 		var b []byte
 		if raw, ok := payload.([]byte); ok {
@@ -142,7 +143,7 @@ func (r *Registry) mutate(ctx context.Context, fn func(tx *sql.Tx, emit func(typ
 		if err != nil {
 			return events.Event{}, err
 		}
-		if err := (viewWriter{}).Apply(ctx, tx, ev); err != nil {
+		if err := vw.Apply(ctx, tx, ev); err != nil {
 			return events.Event{}, err
 		}
 		return ev, nil
@@ -634,7 +635,7 @@ func (r *Registry) Replay(ctx context.Context, check bool) (ReplayResult, error)
 	if res.Before, err = stateDigest(ctx, tx, pg); err != nil {
 		return res, err
 	}
-	if res.Events, err = events.ReplayTx(ctx, tx, viewWriter{}); err != nil {
+	if res.Events, err = events.ReplayTx(ctx, tx, newViewWriter()); err != nil {
 		return res, err
 	}
 	if res.After, err = stateDigest(ctx, tx, pg); err != nil {

@@ -17,9 +17,34 @@ import (
 // viewWriter is the only code that writes the view tables, for live
 // operations and replay alike: one function per event type, each depending
 // on nothing but the event and the views.
-type viewWriter struct{}
+//
+// Statements are prepared once per transaction (a replay applies thousands
+// of events with the same few statements), so a viewWriter belongs to one
+// transaction: make a new one with newViewWriter for each.
+type viewWriter struct {
+	tx    *sql.Tx
+	stmts map[string]*sql.Stmt
+}
 
-var _ events.ViewWriter = viewWriter{}
+var _ events.ViewWriter = (*viewWriter)(nil)
+
+func newViewWriter() *viewWriter { return &viewWriter{stmts: map[string]*sql.Stmt{}} }
+
+// exec runs query in tx through a statement prepared once per transaction.
+func (w *viewWriter) exec(ctx context.Context, tx *sql.Tx, query string, args ...any) (sql.Result, error) {
+	if w.tx != tx {
+		w.tx, w.stmts = tx, map[string]*sql.Stmt{}
+	}
+	st, ok := w.stmts[query]
+	if !ok {
+		var err error
+		if st, err = tx.PrepareContext(ctx, query); err != nil {
+			return nil, err
+		}
+		w.stmts[query] = st
+	}
+	return st.ExecContext(ctx, args...)
+}
 
 // eventViews are the tables rebuilt from events, children first so that
 // deletes respect foreign keys. retention_classes and metadata_schemas are
@@ -27,7 +52,7 @@ var _ events.ViewWriter = viewWriter{}
 var eventViews = []string{"retention_state", "artifact_files", "storage_locations", "artifact_packages"}
 
 // Reset empties every view that events build.
-func (viewWriter) Reset(ctx context.Context, tx *sql.Tx) error {
+func (w *viewWriter) Reset(ctx context.Context, tx *sql.Tx) error {
 	for _, t := range eventViews {
 		if _, err := tx.ExecContext(ctx, "DELETE FROM "+t); err != nil {
 			return fmt.Errorf("registry: reset %s: %w", t, err)
@@ -38,23 +63,23 @@ func (viewWriter) Reset(ctx context.Context, tx *sql.Tx) error {
 
 // Apply updates the views for one event. Events outside the v1. namespace
 // (producer events from as-events append) shape no view.
-func (viewWriter) Apply(ctx context.Context, tx *sql.Tx, ev events.Event) error {
+func (w *viewWriter) Apply(ctx context.Context, tx *sql.Tx, ev events.Event) error {
 	var err error
 	switch ev.Type {
 	case TypePackageCreated:
-		err = applyPackageCreated(ctx, tx, ev)
+		err = w.applyPackageCreated(ctx, tx, ev)
 	case TypeFileIngested:
-		err = applyFileIngested(ctx, tx, ev)
+		err = w.applyFileIngested(ctx, tx, ev)
 	case TypeObjectStored:
-		err = applyObjectStored(ctx, tx, ev)
+		err = w.applyObjectStored(ctx, tx, ev)
 	case TypePackageFinalized:
-		err = applyPackageFinalized(ctx, tx, ev)
+		err = w.applyPackageFinalized(ctx, tx, ev)
 	case TypeRetentionChanged:
-		err = applyRetentionChanged(ctx, tx, ev)
+		err = w.applyRetentionChanged(ctx, tx, ev)
 	case TypeHoldPlaced:
-		err = applyHold(ctx, tx, ev, true)
+		err = w.applyHold(ctx, tx, ev, true)
 	case TypeHoldReleased:
-		err = applyHold(ctx, tx, ev, false)
+		err = w.applyHold(ctx, tx, ev, false)
 	default:
 		if len(ev.Type) >= 3 && ev.Type[:3] == events.ReservedNamespace {
 			return fmt.Errorf("registry: seq %d: unknown registry event type %q (a newer version wrote this log?)", ev.Seq, ev.Type)
@@ -74,7 +99,7 @@ func decodePayload(ev events.Event, v any) error {
 	return nil
 }
 
-func applyPackageCreated(ctx context.Context, tx *sql.Tx, ev events.Event) error {
+func (w *viewWriter) applyPackageCreated(ctx context.Context, tx *sql.Tx, ev events.Event) error {
 	var p packageCreated
 	if err := decodePayload(ev, &p); err != nil {
 		return err
@@ -84,13 +109,13 @@ func applyPackageCreated(ctx context.Context, tx *sql.Tx, ev events.Event) error
 		return err
 	}
 	seq := int64(ev.Seq)
-	if _, err := tx.ExecContext(ctx, `INSERT INTO artifact_packages
+	if _, err := w.exec(ctx, tx, `INSERT INTO artifact_packages
 		(name, version, retention_class, labels, state, manifest_digest, file_count, total_size, created_seq, updated_seq, finalized_seq)
 		VALUES ($1, $2, $3, $4, 'open', NULL, 0, 0, $5, $5, NULL)`,
 		p.Name, p.Version, p.Retention, labels, seq); err != nil {
 		return err
 	}
-	_, err = tx.ExecContext(ctx, `INSERT INTO retention_state
+	_, err = w.exec(ctx, tx, `INSERT INTO retention_state
 		(package_name, package_version, retention_class, hold, hold_reason, retain_until, updated_seq)
 		VALUES ($1, $2, $3, FALSE, NULL, NULL, $4)`, p.Name, p.Version, p.Retention, seq)
 	return err
@@ -98,8 +123,8 @@ func applyPackageCreated(ctx context.Context, tx *sql.Tx, ev events.Event) error
 
 // upsertLocation records that a backend holds an object. The first event
 // that stored it sets created_seq; later ones only move updated_seq.
-func upsertLocation(ctx context.Context, tx *sql.Tx, l location, seq uint64) error {
-	_, err := tx.ExecContext(ctx, `INSERT INTO storage_locations
+func (w *viewWriter) upsertLocation(ctx context.Context, tx *sql.Tx, l location, seq uint64) error {
+	_, err := w.exec(ctx, tx, `INSERT INTO storage_locations
 		(content_address, backend_id, key, size, digest_algorithm, digest_primary, digest_sha256,
 		 retrieval_tier, restore_status, created_seq, updated_seq)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, 'hot', 'none', $8, $8)
@@ -109,19 +134,19 @@ func upsertLocation(ctx context.Context, tx *sql.Tx, l location, seq uint64) err
 	return err
 }
 
-func applyFileIngested(ctx context.Context, tx *sql.Tx, ev events.Event) error {
+func (w *viewWriter) applyFileIngested(ctx context.Context, tx *sql.Tx, ev events.Event) error {
 	var f fileIngested
 	if err := decodePayload(ev, &f); err != nil {
 		return err
 	}
-	if err := upsertLocation(ctx, tx, f.Location, ev.Seq); err != nil {
+	if err := w.upsertLocation(ctx, tx, f.Location, ev.Seq); err != nil {
 		return err
 	}
 	seq := int64(ev.Seq)
 	l := f.Location
 	if f.Replace {
 		// A replaced path's old size leaves the package total.
-		if _, err := tx.ExecContext(ctx, `UPDATE artifact_packages SET
+		if _, err := w.exec(ctx, tx, `UPDATE artifact_packages SET
 			file_count = file_count - 1,
 			total_size = total_size - (SELECT size FROM artifact_files WHERE package_name = $1 AND package_version = $2 AND path = $3)
 			WHERE name = $1 AND version = $2 AND EXISTS
@@ -129,59 +154,59 @@ func applyFileIngested(ctx context.Context, tx *sql.Tx, ev events.Event) error {
 			f.Name, f.Version, f.Path); err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, `DELETE FROM artifact_files WHERE package_name = $1 AND package_version = $2 AND path = $3`,
+		if _, err := w.exec(ctx, tx, `DELETE FROM artifact_files WHERE package_name = $1 AND package_version = $2 AND path = $3`,
 			f.Name, f.Version, f.Path); err != nil {
 			return err
 		}
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO artifact_files
+	if _, err := w.exec(ctx, tx, `INSERT INTO artifact_files
 		(package_name, package_version, path, size, digest_algorithm, digest_primary, digest_sha256, content_address, created_seq)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
 		f.Name, f.Version, f.Path, int64(l.Size), string(l.ContentAddress.Algorithm()), l.ContentAddress.Hex(),
 		l.SHA256.Hex(), l.ContentAddress.String(), seq); err != nil {
 		return err
 	}
-	res, err := tx.ExecContext(ctx, `UPDATE artifact_packages SET file_count = file_count + 1,
+	res, err := w.exec(ctx, tx, `UPDATE artifact_packages SET file_count = file_count + 1,
 		total_size = total_size + $3, updated_seq = $4 WHERE name = $1 AND version = $2 AND state = 'open'`,
 		f.Name, f.Version, int64(l.Size), seq)
 	return mustAffectOne(res, err, "open package "+f.Name+"@"+f.Version)
 }
 
-func applyObjectStored(ctx context.Context, tx *sql.Tx, ev events.Event) error {
+func (w *viewWriter) applyObjectStored(ctx context.Context, tx *sql.Tx, ev events.Event) error {
 	var o objectStored
 	if err := decodePayload(ev, &o); err != nil {
 		return err
 	}
-	return upsertLocation(ctx, tx, o.Location, ev.Seq)
+	return w.upsertLocation(ctx, tx, o.Location, ev.Seq)
 }
 
-func applyPackageFinalized(ctx context.Context, tx *sql.Tx, ev events.Event) error {
+func (w *viewWriter) applyPackageFinalized(ctx context.Context, tx *sql.Tx, ev events.Event) error {
 	m, err := manifest.Decode(ev.Payload)
 	if err != nil {
 		return err
 	}
-	res, err := tx.ExecContext(ctx, `UPDATE artifact_packages SET state = 'finalized', manifest_digest = $3,
+	res, err := w.exec(ctx, tx, `UPDATE artifact_packages SET state = 'finalized', manifest_digest = $3,
 		updated_seq = $4, finalized_seq = $4 WHERE name = $1 AND version = $2 AND state = 'open'`,
 		m.Package.Name, m.Package.Version, manifest.DigestOf(ev.Payload).String(), int64(ev.Seq))
 	return mustAffectOne(res, err, "open package "+m.Package.Ref())
 }
 
-func applyRetentionChanged(ctx context.Context, tx *sql.Tx, ev events.Event) error {
+func (w *viewWriter) applyRetentionChanged(ctx context.Context, tx *sql.Tx, ev events.Event) error {
 	var r retentionChanged
 	if err := decodePayload(ev, &r); err != nil {
 		return err
 	}
-	res, err := tx.ExecContext(ctx, `UPDATE artifact_packages SET retention_class = $3, updated_seq = $4 WHERE name = $1 AND version = $2`,
+	res, err := w.exec(ctx, tx, `UPDATE artifact_packages SET retention_class = $3, updated_seq = $4 WHERE name = $1 AND version = $2`,
 		r.Name, r.Version, r.Class, int64(ev.Seq))
 	if err := mustAffectOne(res, err, "package "+r.Name+"@"+r.Version); err != nil {
 		return err
 	}
-	_, err = tx.ExecContext(ctx, `UPDATE retention_state SET retention_class = $3, updated_seq = $4 WHERE package_name = $1 AND package_version = $2`,
+	_, err = w.exec(ctx, tx, `UPDATE retention_state SET retention_class = $3, updated_seq = $4 WHERE package_name = $1 AND package_version = $2`,
 		r.Name, r.Version, r.Class, int64(ev.Seq))
 	return err
 }
 
-func applyHold(ctx context.Context, tx *sql.Tx, ev events.Event, place bool) error {
+func (w *viewWriter) applyHold(ctx context.Context, tx *sql.Tx, ev events.Event, place bool) error {
 	var name, version string
 	var reason any // NULL when released
 	if place {
@@ -197,7 +222,7 @@ func applyHold(ctx context.Context, tx *sql.Tx, ev events.Event, place bool) err
 		}
 		name, version = h.Name, h.Version
 	}
-	res, err := tx.ExecContext(ctx, `UPDATE retention_state SET hold = $3, hold_reason = $4, updated_seq = $5
+	res, err := w.exec(ctx, tx, `UPDATE retention_state SET hold = $3, hold_reason = $4, updated_seq = $5
 		WHERE package_name = $1 AND package_version = $2`, name, version, place, reason, int64(ev.Seq))
 	return mustAffectOne(res, err, "package "+name+"@"+version)
 }
