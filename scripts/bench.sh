@@ -17,3 +17,5 @@ scripts/bench/digest.sh "$data" "$PWD/bin"
 echo
 echo "event log (go test -bench, SQLite and a throwaway PostgreSQL):"
 scripts/with-postgres.sh go test -run '^$' -bench . -benchtime 2s ./pkg/events | grep -E '^Benchmark|^ok'
+echo
+scripts/with-postgres.sh scripts/bench/ingest.sh "$data" "$PWD/bin"

@@ -121,6 +121,20 @@ func Replay(ctx context.Context, d *db.DB, vw ViewWriter) (uint64, error) {
 		return 0, fmt.Errorf("events: replay: begin: %w", err)
 	}
 	defer tx.Rollback()
+	last, err := ReplayTx(ctx, tx, vw)
+	if err != nil {
+		return 0, err
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, fmt.Errorf("events: replay: commit: %w", err)
+	}
+	return last, nil
+}
+
+// ReplayTx is Replay inside the caller's transaction, which it neither
+// commits nor rolls back: a caller that rolls back afterwards has rebuilt
+// the views in scratch and left the live ones untouched (as-replay --check).
+func ReplayTx(ctx context.Context, tx *sql.Tx, vw ViewWriter) (uint64, error) {
 	// A no-op update takes the head row lock on PostgreSQL (SQLite's
 	// BEGIN IMMEDIATE already holds the write lock).
 	var seq int64
@@ -134,17 +148,10 @@ func Replay(ctx context.Context, d *db.DB, vw ViewWriter) (uint64, error) {
 	if err := vw.Reset(ctx, tx); err != nil {
 		return 0, fmt.Errorf("events: replay: reset views: %w", err)
 	}
-	last, err := verifyTo(ctx, tx, h, 1000, func(ev Event) error {
+	return verifyTo(ctx, tx, h, 1000, func(ev Event) error {
 		if err := vw.Apply(ctx, tx, ev); err != nil {
 			return fmt.Errorf("events: replay: apply seq %d: %w", ev.Seq, err)
 		}
 		return nil
 	})
-	if err != nil {
-		return 0, err
-	}
-	if err := tx.Commit(); err != nil {
-		return 0, fmt.Errorf("events: replay: commit: %w", err)
-	}
-	return last, nil
 }

@@ -1,0 +1,63 @@
+// Package audit is the audit view over the event log: who did what to a
+// package, and when, as the log recorded it. It reads events only, so it
+// can never disagree with them. "Actor" is ADR 0002's meaning: the name the
+// acting program was given (--actor, ARTIFACTSTORE_ACTOR, else the login
+// name); it is not authenticated.
+package audit
+
+import (
+	"context"
+	"strings"
+	"time"
+
+	"github.com/artifactstore/artifact-store/pkg/canonical"
+	"github.com/artifactstore/artifact-store/pkg/events"
+	"github.com/artifactstore/artifact-store/pkg/manifest"
+)
+
+// Entry is one thing that happened to a package.
+type Entry struct {
+	Seq    uint64
+	Time   time.Time
+	Actor  string
+	Action string // the event type without the "v1." namespace, e.g. "file.ingested"
+	Path   string // for file events
+}
+
+// For returns, in log order, every registry event about the package
+// name@version.
+func For(ctx context.Context, log *events.Log, name, version string) ([]Entry, error) {
+	var out []Entry
+	for ev, err := range log.Scan(ctx, 0) {
+		if err != nil {
+			return nil, err
+		}
+		if !strings.HasPrefix(ev.Type, events.ReservedNamespace) {
+			continue
+		}
+		n, v, path := subject(ev)
+		if n != name || v != version {
+			continue
+		}
+		out = append(out, Entry{Seq: ev.Seq, Time: ev.Time, Actor: ev.Actor, Action: strings.TrimPrefix(ev.Type, events.ReservedNamespace), Path: path})
+	}
+	return out, nil
+}
+
+// subject extracts the package (and path) an event is about.
+func subject(ev events.Event) (name, version, path string) {
+	if ev.Type == "v1.package.finalized" {
+		if m, err := manifest.Decode(ev.Payload); err == nil {
+			return m.Package.Name, m.Package.Version, ""
+		}
+		return "", "", ""
+	}
+	var p map[string]any
+	if canonical.Unmarshal(ev.Payload, &p) != nil {
+		return "", "", ""
+	}
+	name, _ = p["name"].(string)
+	version, _ = p["version"].(string)
+	path, _ = p["path"].(string)
+	return name, version, path
+}

@@ -1,0 +1,161 @@
+package registry
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"io"
+	"sync"
+
+	"github.com/artifactstore/artifact-store/pkg/dataplane"
+	"github.com/artifactstore/artifact-store/pkg/events"
+	"github.com/artifactstore/artifact-store/pkg/identity"
+	"github.com/artifactstore/artifact-store/pkg/records"
+)
+
+// Input is one file for IngestFiles.
+type Input struct {
+	Path   string                        // path in the package
+	Open   func() (io.ReadCloser, error) // opens the bytes; called at most once
+	Expect *identity.Sum                 // declared digest (an as-digest record), or nil
+}
+
+// BatchOptions tune IngestFiles.
+type BatchOptions struct {
+	// Replace lets a path already in the open package get new bytes.
+	Replace bool
+	// Workers is how many files are read, hashed and made durable at once
+	// (at least 1). Object fsyncs of different files overlap, so more
+	// workers than cores pays off on slow disks.
+	Workers int
+}
+
+// IngestFiles stores the inputs into the open package as one operation:
+//
+//  1. every path is checked (valid, not twice in the batch, not refused by
+//     the package) before any byte is stored;
+//  2. the bytes of all inputs are made durable by the data plane, Workers at
+//     a time, each verified against its Expect;
+//  3. one transaction appends a v1.file.ingested event per stored file and
+//     updates the views.
+//
+// A path that already holds exactly the declared bytes is Unchanged:
+// nothing is stored or recorded for it, so re-running an interrupted ingest
+// completes it. If some inputs fail in step 2, the ones that succeeded are
+// still recorded in step 3 and the first failure is returned; the package
+// stays open and consistent. Results are in input order.
+func (r *Registry) IngestFiles(ctx context.Context, ref Ref, in []Input, opts BatchOptions) ([]Ingested, error) {
+	seen := make(map[string]int, len(in))
+	for i, f := range in {
+		if err := records.CheckPath(f.Path); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
+		}
+		if j, dup := seen[f.Path]; dup {
+			return nil, fmt.Errorf("%w: inputs %d and %d both name %q", ErrInvalid, j+1, i+1, f.Path)
+		}
+		seen[f.Path] = i
+	}
+	out := make([]Ingested, len(in))
+	todo := make([]int, 0, len(in))
+	for i, f := range in {
+		existing, err := r.precheck(ctx, r.db.SQL, ref, f.Path, f.Expect, opts.Replace)
+		if err != nil {
+			return nil, err
+		}
+		if existing != nil && f.Expect != nil && existing.Sum() == *f.Expect {
+			out[i] = Ingested{File: *existing, Unchanged: true}
+			continue
+		}
+		todo = append(todo, i)
+	}
+
+	results := make([]*dataplane.IngestResult, len(in))
+	firstErr := r.storeAll(ctx, ref, in, todo, max(opts.Workers, 1), results)
+
+	err := r.mutate(ctx, func(tx *sql.Tx, emit func(string, any) (events.Event, error)) error {
+		for _, i := range todo {
+			res := results[i]
+			if res == nil {
+				continue
+			}
+			out[i] = Ingested{File: records.FileOf(in[i].Path, res.Sum), Receipt: res.Receipt}
+			prev, err := r.precheck(ctx, tx, ref, in[i].Path, &res.Sum, opts.Replace)
+			if err != nil {
+				return err
+			}
+			if prev != nil && prev.Sum() == res.Sum {
+				out[i].Unchanged = true
+				continue
+			}
+			if _, err := emit(TypeFileIngested, fileIngested{
+				Name: ref.Name, Version: ref.Version, Path: in[i].Path, Replace: prev != nil,
+				Location: locationOf(*res),
+			}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if firstErr != nil {
+		return nil, firstErr
+	}
+	return out, nil
+}
+
+// storeAll makes the bytes of in[todo...] durable, workers at a time,
+// filling results. It returns the first failure (by input order) and stops
+// starting new inputs once one has failed.
+func (r *Registry) storeAll(ctx context.Context, ref Ref, in []Input, todo []int, workers int, results []*dataplane.IngestResult) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errs := make([]error, len(in))
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range min(workers, len(todo)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				res, err := r.storeOne(ctx, in[i])
+				if err != nil {
+					errs[i] = fmt.Errorf("registry: ingest %s into %s: %w", in[i].Path, ref, err)
+					cancel()
+					continue
+				}
+				results[i] = &res
+			}
+		}()
+	}
+feed:
+	for _, i := range todo {
+		select {
+		case next <- i:
+		case <-ctx.Done():
+			break feed
+		}
+	}
+	close(next)
+	wg.Wait()
+	for _, i := range todo {
+		if errs[i] != nil {
+			return errs[i]
+		}
+	}
+	return context.Cause(ctx) // nil unless the caller's context ended
+}
+
+func (r *Registry) storeOne(ctx context.Context, f Input) (dataplane.IngestResult, error) {
+	src, err := f.Open()
+	if err != nil {
+		return dataplane.IngestResult{}, err
+	}
+	defer src.Close()
+	var dopts dataplane.IngestOptions
+	if f.Expect != nil {
+		dopts.Expect = dataplane.ExpectedOf(*f.Expect)
+	}
+	return r.dp.IngestStream(ctx, src, dopts)
+}

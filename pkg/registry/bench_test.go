@@ -1,0 +1,41 @@
+package registry
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+	"testing"
+
+	"github.com/artifactstore/artifact-store/pkg/db/dbtest"
+)
+
+// BenchmarkReplay measures replay of a log of file events (events/s is the
+// figure the issue sets a goal for).
+func BenchmarkReplay(b *testing.B) {
+	ctx := context.Background()
+	r := newRegistry(b, dbtest.SQLite(b))
+	ref := Ref{"bench", "1"}
+	if err := r.CreatePackage(ctx, ref, CreateOptions{}); err != nil {
+		b.Fatal(err)
+	}
+	const n = 5000
+	in := make([]Input, n)
+	for i := range in {
+		body := fmt.Sprint("file ", i)
+		in[i] = Input{Path: fmt.Sprintf("d%d/f%d", i%50, i), Open: func() (io.ReadCloser, error) { return io.NopCloser(strings.NewReader(body)), nil }}
+	}
+	if _, err := r.IngestFiles(ctx, ref, in, BatchOptions{Workers: 4}); err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	events := uint64(0)
+	for b.Loop() {
+		res, err := r.Replay(ctx, false)
+		if err != nil {
+			b.Fatal(err)
+		}
+		events += res.Events
+	}
+	b.ReportMetric(float64(events)/b.Elapsed().Seconds(), "events/s")
+}

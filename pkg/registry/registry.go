@@ -1,0 +1,651 @@
+// Package registry is artifact-store's library surface: it creates packages,
+// ingests files into them, finalises them into canonical manifests, serves
+// them back, and manages their retention — with no HTTP server and no tool
+// needed (DESIGN.md §5–§7).
+//
+// Every mutating operation is one database transaction that appends its
+// event(s) to the log (package events) and updates the views through the
+// one view writer that replay also uses; bytes are made durable in the data
+// plane before that transaction commits. A finalised package is immutable.
+// Replay rebuilds every view from the log, and StateDigest proves it did so
+// byte for byte.
+package registry
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"slices"
+	"time"
+
+	"github.com/artifactstore/artifact-store/pkg/canonical"
+	"github.com/artifactstore/artifact-store/pkg/dataplane"
+	"github.com/artifactstore/artifact-store/pkg/db"
+	"github.com/artifactstore/artifact-store/pkg/events"
+	"github.com/artifactstore/artifact-store/pkg/identity"
+	"github.com/artifactstore/artifact-store/pkg/manifest"
+	"github.com/artifactstore/artifact-store/pkg/records"
+)
+
+// Errors callers branch on.
+var (
+	ErrNotFound         = errors.New("registry: not found")
+	ErrExists           = errors.New("registry: already exists")
+	ErrPackageFinalized = errors.New("registry: package is finalized and immutable")
+	ErrPathExists       = errors.New("registry: path already in package")
+	ErrUnknownClass     = errors.New("registry: unknown retention class")
+	ErrInvalid          = errors.New("registry: invalid argument")
+	ErrNotFinalized     = errors.New("registry: package is not finalized")
+)
+
+// DefaultRetentionClass is the class of a package created without one.
+const DefaultRetentionClass = "standard"
+
+// Options configure a Registry.
+type Options struct {
+	// Actor is recorded in every event as who caused it (ADR 0002): taken
+	// by the tools from --actor or ARTIFACTSTORE_ACTOR, else the user name.
+	Actor string
+	// Now gives each event's time; time.Now when nil. Views never read it:
+	// they take time only from events.
+	Now func() time.Time
+	// Producer names the tool recorded in manifests' provenance.
+	Producer manifest.Producer
+}
+
+// Registry is the orchestrator over one database and one data plane. It is
+// safe for concurrent use.
+type Registry struct {
+	db   *db.DB
+	log  *events.Log
+	dp   dataplane.DataPlane
+	opts Options
+}
+
+// New returns a Registry over d and dp.
+func New(d *db.DB, dp dataplane.DataPlane, opts Options) *Registry {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Producer.Tool == "" {
+		opts.Producer = manifest.Producer{Tool: "artifact-store", Version: "devel"}
+	}
+	return &Registry{db: d, log: events.New(d), dp: dp, opts: opts}
+}
+
+// Log returns the event log the registry appends to.
+func (r *Registry) Log() *events.Log { return r.log }
+
+// DataPlane returns the data plane the registry stores bytes through.
+func (r *Registry) DataPlane() dataplane.DataPlane { return r.dp }
+
+// Ref names a package.
+type Ref struct{ Name, Version string }
+
+// ParseRef parses "name@version" with manifest's rules.
+func ParseRef(s string) (Ref, error) {
+	n, v, err := manifest.ParsePackageRef(s)
+	if err != nil {
+		return Ref{}, fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	return Ref{n, v}, nil
+}
+
+func (p Ref) String() string { return p.Name + "@" + p.Version }
+
+func (p Ref) check() error {
+	if err := manifest.CheckName(p.Name); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	if err := manifest.CheckVersion(p.Version); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	return nil
+}
+
+// Package is a package's row in the views.
+type Package struct {
+	Ref
+	RetentionClass string
+	Labels         map[string]string
+	Finalized      bool
+	ManifestDigest identity.Digest // zero while open
+	FileCount      int64
+	TotalSize      int64
+	Hold           bool
+}
+
+// File is a file of a package, as the views hold it.
+type File = records.File
+
+// mutate runs fn in one transaction and commits it: the shape of every
+// mutating operation. fn appends events through emit, which also applies
+// them to the views.
+func (r *Registry) mutate(ctx context.Context, fn func(tx *sql.Tx, emit func(typ string, payload any) (events.Event, error)) error) error {
+	tx, err := r.db.SQL.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("registry: begin: %w", err)
+	}
+	defer tx.Rollback()
+	now := r.opts.Now()
+	vw := newViewWriter()
+	emit := func(typ string, payload any) (events.Event, error) {
+		var b []byte
+		if raw, ok := payload.([]byte); ok {
+			b = raw
+		} else if b, err = canonical.Marshal(payload); err != nil {
+			return events.Event{}, err
+		}
+		ev, err := events.Append(ctx, tx, r.db.Dialect(), events.Event{Type: typ, Actor: r.opts.Actor, Time: now, Payload: b})
+		if err != nil {
+			return events.Event{}, err
+		}
+		if err := vw.Apply(ctx, tx, ev); err != nil {
+			return events.Event{}, err
+		}
+		return ev, nil
+	}
+	if err := fn(tx, emit); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("registry: commit: %w", err)
+	}
+	return nil
+}
+
+// CreateOptions describe a new package.
+type CreateOptions struct {
+	RetentionClass string // DefaultRetentionClass when empty
+	Labels         map[string]string
+}
+
+// CreatePackage creates an open package. It fails with ErrExists if the
+// package exists and ErrUnknownClass for a class that is not defined.
+func (r *Registry) CreatePackage(ctx context.Context, ref Ref, opts CreateOptions) error {
+	if err := ref.check(); err != nil {
+		return err
+	}
+	class := opts.RetentionClass
+	if class == "" {
+		class = DefaultRetentionClass
+	}
+	for k, v := range opts.Labels {
+		if k == "" || !canonicalText(k) || !canonicalText(v) {
+			return fmt.Errorf("%w: label %q=%q", ErrInvalid, k, v)
+		}
+	}
+	return r.mutate(ctx, func(tx *sql.Tx, emit func(string, any) (events.Event, error)) error {
+		if err := checkClass(ctx, tx, class); err != nil {
+			return err
+		}
+		if _, err := lookupPackage(ctx, tx, ref); err == nil {
+			return fmt.Errorf("%w: package %s", ErrExists, ref)
+		} else if !errors.Is(err, ErrNotFound) {
+			return err
+		}
+		labels := opts.Labels
+		if labels == nil {
+			labels = map[string]string{}
+		}
+		_, err := emit(TypePackageCreated, packageCreated{Name: ref.Name, Version: ref.Version, Retention: class, Labels: labels})
+		return err
+	})
+}
+
+func canonicalText(s string) bool {
+	_, err := canonical.Marshal(s)
+	return err == nil
+}
+
+func checkClass(ctx context.Context, q queryRower, class string) error {
+	var n string
+	err := q.QueryRowContext(ctx, `SELECT name FROM retention_classes WHERE name = $1`, class).Scan(&n)
+	if errors.Is(err, sql.ErrNoRows) {
+		var known []string
+		if rows, qerr := q.(queryer).QueryContext(ctx, `SELECT name FROM retention_classes ORDER BY name`); qerr == nil {
+			for rows.Next() {
+				var s string
+				rows.Scan(&s)
+				known = append(known, s)
+			}
+			rows.Close()
+		}
+		return fmt.Errorf("%w %q (known: %v)", ErrUnknownClass, class, known)
+	}
+	return err
+}
+
+type queryRower interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+func lookupPackage(ctx context.Context, q queryRower, ref Ref) (Package, error) {
+	p := Package{Ref: ref}
+	var labels []byte
+	var state string
+	var digest sql.NullString
+	var hold sql.NullBool
+	err := q.QueryRowContext(ctx, `SELECT p.retention_class, p.labels, p.state, p.manifest_digest, p.file_count, p.total_size, s.hold
+		FROM artifact_packages p LEFT JOIN retention_state s ON s.package_name = p.name AND s.package_version = p.version
+		WHERE p.name = $1 AND p.version = $2`, ref.Name, ref.Version).
+		Scan(&p.RetentionClass, &labels, &state, &digest, &p.FileCount, &p.TotalSize, &hold)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Package{}, fmt.Errorf("%w: package %s", ErrNotFound, ref)
+	}
+	if err != nil {
+		return Package{}, fmt.Errorf("registry: read package %s: %w", ref, err)
+	}
+	if err := canonical.Unmarshal(labels, &p.Labels); err != nil {
+		return Package{}, fmt.Errorf("registry: package %s labels: %w", ref, err)
+	}
+	p.Finalized = state == "finalized"
+	p.Hold = hold.Bool
+	if digest.Valid {
+		if p.ManifestDigest, err = identity.Parse(digest.String); err != nil {
+			return Package{}, fmt.Errorf("registry: package %s: %w", ref, err)
+		}
+	}
+	return p, nil
+}
+
+// GetPackage returns a package's view row.
+func (r *Registry) GetPackage(ctx context.Context, ref Ref) (Package, error) {
+	return lookupPackage(ctx, r.db.SQL, ref)
+}
+
+// lookupFile returns the record of path in the package, or ErrNotFound.
+func lookupFile(ctx context.Context, q queryRower, ref Ref, path string) (File, error) {
+	var f File
+	var size int64
+	var ca, s2 string
+	err := q.QueryRowContext(ctx, `SELECT size, content_address, digest_sha256 FROM artifact_files
+		WHERE package_name = $1 AND package_version = $2 AND path = $3`, ref.Name, ref.Version, path).Scan(&size, &ca, &s2)
+	if errors.Is(err, sql.ErrNoRows) {
+		return File{}, fmt.Errorf("%w: %s in %s", ErrNotFound, path, ref)
+	}
+	if err != nil {
+		return File{}, fmt.Errorf("registry: read %s in %s: %w", path, ref, err)
+	}
+	f.Path, f.Size = path, uint64(size)
+	if f.ContentAddress, err = identity.Parse(ca); err != nil {
+		return File{}, err
+	}
+	if f.SHA256, err = identity.Parse("sha256:" + s2); err != nil {
+		return File{}, err
+	}
+	return f, nil
+}
+
+// Files returns a package's files sorted by path (bytewise).
+func (r *Registry) Files(ctx context.Context, ref Ref) ([]File, error) {
+	if _, err := r.GetPackage(ctx, ref); err != nil {
+		return nil, err
+	}
+	rows, err := r.db.SQL.QueryContext(ctx, `SELECT path, size, content_address, digest_sha256 FROM artifact_files
+		WHERE package_name = $1 AND package_version = $2`, ref.Name, ref.Version)
+	if err != nil {
+		return nil, fmt.Errorf("registry: list files of %s: %w", ref, err)
+	}
+	defer rows.Close()
+	var out []File
+	for rows.Next() {
+		var f File
+		var size int64
+		var ca, s2 string
+		if err := rows.Scan(&f.Path, &size, &ca, &s2); err != nil {
+			return nil, err
+		}
+		f.Size = uint64(size)
+		if f.ContentAddress, err = identity.Parse(ca); err != nil {
+			return nil, err
+		}
+		if f.SHA256, err = identity.Parse("sha256:" + s2); err != nil {
+			return nil, err
+		}
+		out = append(out, f)
+	}
+	slices.SortFunc(out, func(a, b File) int {
+		switch {
+		case a.Path < b.Path:
+			return -1
+		case a.Path > b.Path:
+			return 1
+		}
+		return 0
+	})
+	return out, rows.Err()
+}
+
+// IngestOptions tune IngestFile.
+type IngestOptions struct {
+	// Expect, if set, is the file's declared digest (an as-digest record):
+	// bytes that differ are refused and nothing is stored or recorded.
+	Expect *identity.Sum
+	// Replace allows a path already in the open package to get new bytes.
+	Replace bool
+}
+
+// Ingested reports what IngestFile did.
+type Ingested struct {
+	File    File
+	Receipt dataplane.Receipt
+	// Unchanged is true when the path already held exactly these bytes:
+	// nothing was stored twice and no event was appended.
+	Unchanged bool
+}
+
+// IngestFile streams src into the open package at path: IngestFiles with
+// one input.
+func (r *Registry) IngestFile(ctx context.Context, ref Ref, path string, src io.Reader, opts IngestOptions) (Ingested, error) {
+	open := func() (io.ReadCloser, error) { return io.NopCloser(src), nil }
+	res, err := r.IngestFiles(ctx, ref, []Input{{Path: path, Open: open, Expect: opts.Expect}}, BatchOptions{Replace: opts.Replace, Workers: 1})
+	if err != nil {
+		return Ingested{}, err
+	}
+	return res[0], nil
+}
+
+func locationOf(res dataplane.IngestResult) location {
+	return location{
+		ContentAddress: res.Sum.BLAKE3, SHA256: res.Sum.SHA256, Size: uint64(res.Sum.Size),
+		BackendID: res.Receipt.BackendID, Key: res.Receipt.Key,
+	}
+}
+
+// precheck checks that the package exists, is open (or already holds
+// exactly these bytes at path) and may take path. It returns the file
+// already at path, or nil. known is the sum of the new bytes when it is
+// known: before the ingest from an expected digest, inside the final
+// transaction from the ingest itself; with known nil a present path is
+// passed through to be decided once the bytes are hashed.
+func (r *Registry) precheck(ctx context.Context, q queryRower, ref Ref, path string, known *identity.Sum, replace bool) (*File, error) {
+	p, err := lookupPackage(ctx, q, ref)
+	if err != nil {
+		return nil, err
+	}
+	f, err := lookupFile(ctx, q, ref, path)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		if p.Finalized {
+			return nil, fmt.Errorf("%w: %s (cannot add %s)", ErrPackageFinalized, ref, path)
+		}
+		return nil, nil
+	case err != nil:
+		return nil, err
+	case known != nil && f.Sum() == *known:
+		return &f, nil
+	case p.Finalized:
+		return nil, fmt.Errorf("%w: %s (cannot change %s)", ErrPackageFinalized, ref, path)
+	case known != nil && !replace:
+		return nil, fmt.Errorf("%w: %s is in %s with other bytes (%s); use replace to change it", ErrPathExists, path, ref, f.ContentAddress)
+	}
+	return &f, nil
+}
+
+// StoreObject stores r as a bare object (no package) and records where.
+func (r *Registry) StoreObject(ctx context.Context, src io.Reader, expect *identity.Sum) (dataplane.IngestResult, error) {
+	var dopts dataplane.IngestOptions
+	if expect != nil {
+		dopts.Expect = dataplane.ExpectedOf(*expect)
+	}
+	res, err := r.dp.IngestStream(ctx, src, dopts)
+	if err != nil {
+		return dataplane.IngestResult{}, fmt.Errorf("registry: store object: %w", err)
+	}
+	err = r.mutate(ctx, func(tx *sql.Tx, emit func(string, any) (events.Event, error)) error {
+		_, err := emit(TypeObjectStored, objectStored{Location: locationOf(res)})
+		return err
+	})
+	return res, err
+}
+
+// FinalizeOptions are the producer's declarations for the manifest.
+type FinalizeOptions struct {
+	CreatedAt string            // "" or manifest.TimeLayout; never the wall clock
+	Facts     map[string]string // provenance facts (CI, source)
+}
+
+// FinalizePackage seals an open package: it builds the canonical manifest
+// from the views (files, storage receipts, retention), appends it as the
+// payload of a v1.package.finalized event and stamps the package's
+// manifest_digest, all in one transaction. It returns the manifest's
+// canonical CBOR bytes. Finalising an already finalised package returns
+// ErrPackageFinalized.
+func (r *Registry) FinalizePackage(ctx context.Context, ref Ref, opts FinalizeOptions) ([]byte, error) {
+	var out []byte
+	err := r.mutate(ctx, func(tx *sql.Tx, emit func(string, any) (events.Event, error)) error {
+		p, err := lookupPackage(ctx, tx, ref)
+		if err != nil {
+			return err
+		}
+		if p.Finalized {
+			return fmt.Errorf("%w: %s (manifest %s)", ErrPackageFinalized, ref, p.ManifestDigest)
+		}
+		m, err := r.buildManifest(ctx, tx, p, opts)
+		if err != nil {
+			return err
+		}
+		b, err := manifest.Encode(m)
+		if err != nil {
+			return err
+		}
+		if _, err := emit(TypePackageFinalized, b); err != nil {
+			return err
+		}
+		out = b
+		return nil
+	})
+	return out, err
+}
+
+func (r *Registry) buildManifest(ctx context.Context, tx *sql.Tx, p Package, opts FinalizeOptions) (manifest.Manifest, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT f.path, f.size, f.content_address, f.digest_sha256, l.backend_id, l.key
+		FROM artifact_files f LEFT JOIN storage_locations l ON l.content_address = f.content_address
+		WHERE f.package_name = $1 AND f.package_version = $2`, p.Name, p.Version)
+	if err != nil {
+		return manifest.Manifest{}, err
+	}
+	defer rows.Close()
+	m := manifest.Manifest{
+		Package:    manifest.Package{Name: p.Name, Version: p.Version, CreatedAt: opts.CreatedAt, Labels: p.Labels},
+		Retention:  manifest.Retention{Class: p.RetentionClass, Hold: p.Hold},
+		Provenance: manifest.Provenance{Producer: r.opts.Producer, Facts: opts.Facts},
+	}
+	seen := map[string]bool{}
+	receipts := map[manifest.Receipt]bool{}
+	for rows.Next() {
+		var f File
+		var size int64
+		var ca, s2 string
+		var backend, key sql.NullString
+		if err := rows.Scan(&f.Path, &size, &ca, &s2, &backend, &key); err != nil {
+			return manifest.Manifest{}, err
+		}
+		if f.ContentAddress, err = identity.Parse(ca); err != nil {
+			return manifest.Manifest{}, err
+		}
+		if f.SHA256, err = identity.Parse("sha256:" + s2); err != nil {
+			return manifest.Manifest{}, err
+		}
+		f.Size = uint64(size)
+		if !seen[f.Path] {
+			seen[f.Path] = true
+			m.Files = append(m.Files, f)
+		}
+		if backend.Valid {
+			receipts[manifest.Receipt{ContentAddress: f.ContentAddress, BackendID: backend.String, Key: key.String}] = true
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return manifest.Manifest{}, err
+	}
+	slices.SortFunc(m.Files, func(a, b File) int {
+		switch {
+		case a.Path < b.Path:
+			return -1
+		case a.Path > b.Path:
+			return 1
+		}
+		return 0
+	})
+	m.StorageReceipts = slices.Collect(maps.Keys(receipts))
+	manifest.SortReceipts(m.StorageReceipts)
+	return m, nil
+}
+
+// Format selects a manifest encoding.
+type Format int
+
+const (
+	CBOR Format = iota // the canonical bytes whose digest is the identity
+	JCS                // the RFC 8785 JSON projection
+)
+
+// GetManifestBytes returns a finalised package's manifest: exactly the
+// canonical bytes of its finalisation event, or their JCS projection.
+func (r *Registry) GetManifestBytes(ctx context.Context, ref Ref, f Format) ([]byte, error) {
+	var seq sql.NullInt64
+	err := r.db.SQL.QueryRowContext(ctx, `SELECT finalized_seq FROM artifact_packages WHERE name = $1 AND version = $2`,
+		ref.Name, ref.Version).Scan(&seq)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("%w: package %s", ErrNotFound, ref)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if !seq.Valid {
+		return nil, fmt.Errorf("%w: %s", ErrNotFinalized, ref)
+	}
+	evs, err := r.log.Range(ctx, uint64(seq.Int64)-1, 1)
+	if err != nil {
+		return nil, err
+	}
+	if len(evs) != 1 || evs[0].Type != TypePackageFinalized {
+		return nil, fmt.Errorf("registry: %s: finalisation event %d missing from the log", ref, seq.Int64)
+	}
+	b := evs[0].Payload
+	if f == JCS {
+		m, err := manifest.Decode(b)
+		if err != nil {
+			return nil, err
+		}
+		return manifest.JCS(m)
+	}
+	return b, nil
+}
+
+// GetFile returns length bytes (-1: to the end) from offset of the file at
+// path in the package, and its record.
+func (r *Registry) GetFile(ctx context.Context, ref Ref, path string, offset, length int64) (io.ReadCloser, File, error) {
+	f, err := lookupFile(ctx, r.db.SQL, ref, path)
+	if err != nil {
+		if errors.Is(err, ErrNotFound) {
+			if _, perr := r.GetPackage(ctx, ref); perr != nil {
+				return nil, File{}, perr
+			}
+		}
+		return nil, File{}, err
+	}
+	rc, err := r.dp.ServeObject(ctx, f.ContentAddress, offset, length)
+	if err != nil {
+		return nil, File{}, fmt.Errorf("registry: %s in %s: %w", path, ref, err)
+	}
+	return rc, f, nil
+}
+
+// SetRetentionClass changes a package's retention class (allowed on open
+// and finalised packages: retention is policy, not content).
+func (r *Registry) SetRetentionClass(ctx context.Context, ref Ref, class string) error {
+	return r.mutate(ctx, func(tx *sql.Tx, emit func(string, any) (events.Event, error)) error {
+		if _, err := lookupPackage(ctx, tx, ref); err != nil {
+			return err
+		}
+		if err := checkClass(ctx, tx, class); err != nil {
+			return err
+		}
+		_, err := emit(TypeRetentionChanged, retentionChanged{Name: ref.Name, Version: ref.Version, Class: class})
+		return err
+	})
+}
+
+// PlaceHold places a hold on a package (reason required); a package on hold
+// must not expire. Placing a hold on a held package updates the reason.
+func (r *Registry) PlaceHold(ctx context.Context, ref Ref, reason string) error {
+	if reason == "" || !canonicalText(reason) {
+		return fmt.Errorf("%w: a hold needs a reason", ErrInvalid)
+	}
+	return r.mutate(ctx, func(tx *sql.Tx, emit func(string, any) (events.Event, error)) error {
+		if _, err := lookupPackage(ctx, tx, ref); err != nil {
+			return err
+		}
+		_, err := emit(TypeHoldPlaced, holdPlaced{Name: ref.Name, Version: ref.Version, Reason: reason})
+		return err
+	})
+}
+
+// ReleaseHold releases a package's hold; ErrNotFound if it has none.
+func (r *Registry) ReleaseHold(ctx context.Context, ref Ref) error {
+	return r.mutate(ctx, func(tx *sql.Tx, emit func(string, any) (events.Event, error)) error {
+		p, err := lookupPackage(ctx, tx, ref)
+		if err != nil {
+			return err
+		}
+		if !p.Hold {
+			return fmt.Errorf("%w: %s has no hold", ErrNotFound, ref)
+		}
+		_, err = emit(TypeHoldReleased, holdReleased{Name: ref.Name, Version: ref.Version})
+		return err
+	})
+}
+
+// TailEvents yields the log's events after since, then waits for more.
+func (r *Registry) TailEvents(ctx context.Context, since uint64) func(yield func(events.Event, error) bool) {
+	return r.log.Tail(ctx, since)
+}
+
+// StateDigest is BLAKE3 over a canonical dump of every view (see
+// stateDigest). Equal digests mean equal views.
+func (r *Registry) StateDigest(ctx context.Context) (identity.Digest, error) {
+	return stateDigest(ctx, r.db.SQL, r.db.Dialect() == db.Postgres)
+}
+
+// ReplayResult reports a replay.
+type ReplayResult struct {
+	Events uint64          // events applied (the last sequence)
+	Before identity.Digest // state digest before
+	After  identity.Digest // state digest after
+}
+
+// Replay rebuilds every view from sequence 1 in one transaction. With
+// check, the rebuild happens in that transaction and is rolled back, so the
+// live views are untouched and the result only says whether they equal a
+// rebuild. Either way Before and After are the state digests around it.
+func (r *Registry) Replay(ctx context.Context, check bool) (ReplayResult, error) {
+	var res ReplayResult
+	tx, err := r.db.SQL.BeginTx(ctx, nil)
+	if err != nil {
+		return res, fmt.Errorf("registry: replay: begin: %w", err)
+	}
+	defer tx.Rollback()
+	pg := r.db.Dialect() == db.Postgres
+	if res.Before, err = stateDigest(ctx, tx, pg); err != nil {
+		return res, err
+	}
+	if res.Events, err = events.ReplayTx(ctx, tx, newViewWriter()); err != nil {
+		return res, err
+	}
+	if res.After, err = stateDigest(ctx, tx, pg); err != nil {
+		return res, err
+	}
+	if check {
+		return res, nil // the deferred rollback discards the scratch rebuild
+	}
+	if err := tx.Commit(); err != nil {
+		return res, fmt.Errorf("registry: replay: commit: %w", err)
+	}
+	return res, nil
+}

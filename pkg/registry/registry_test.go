@@ -1,0 +1,295 @@
+package registry
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/artifactstore/artifact-store/pkg/dataplane"
+	"github.com/artifactstore/artifact-store/pkg/db"
+	"github.com/artifactstore/artifact-store/pkg/db/dbtest"
+	"github.com/artifactstore/artifact-store/pkg/identity"
+	"github.com/artifactstore/artifact-store/pkg/manifest"
+	"pgregory.net/rapid"
+)
+
+func newRegistry(t testing.TB, d *db.DB) *Registry {
+	t.Helper()
+	dp, closeFn, err := dataplane.OpenLocal(nil, "local", t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { closeFn() })
+	clock := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+	return New(d, dp, Options{Actor: "test", Now: func() time.Time { clock = clock.Add(time.Second); return clock }})
+}
+
+func sumOf(b []byte) identity.Sum {
+	s, _ := identity.SumReader(bytes.NewReader(b))
+	return s
+}
+
+// TestSeedAcceptance: a 3-file package through create → ingest → finalise →
+// read the manifest → verify digests → tail events → replay identical.
+func TestSeedAcceptance(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		ctx := context.Background()
+		r := newRegistry(t, d)
+		ref := Ref{"app", "1.2.3"}
+		if err := r.CreatePackage(ctx, ref, CreateOptions{Labels: map[string]string{"team": "build"}}); err != nil {
+			t.Fatal(err)
+		}
+		files := map[string][]byte{"bin/app": []byte("#!/bin/sh\necho hi\n"), "README": []byte("read me"), "lib/empty": nil}
+		for p, b := range files {
+			exp := sumOf(b)
+			if _, err := r.IngestFile(ctx, ref, p, bytes.NewReader(b), IngestOptions{Expect: &exp}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		mb, err := r.FinalizePackage(ctx, ref, FinalizeOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := r.GetManifestBytes(ctx, ref, CBOR)
+		if err != nil || !bytes.Equal(got, mb) {
+			t.Fatalf("GetManifestBytes: %v, equal=%v", err, bytes.Equal(got, mb))
+		}
+		m, err := manifest.Decode(got)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, _ := r.GetPackage(ctx, ref)
+		if !p.Finalized || p.ManifestDigest != manifest.DigestOf(mb) || p.FileCount != 3 {
+			t.Fatalf("package view %+v", p)
+		}
+		if len(m.Files) != 3 || len(m.StorageReceipts) != 3 || m.Package.Labels["team"] != "build" || m.Retention.Class != DefaultRetentionClass {
+			t.Fatalf("manifest %+v", m)
+		}
+		for _, f := range m.Files {
+			rc, rec, err := r.GetFile(ctx, ref, f.Path, 0, -1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(rc)
+			rc.Close()
+			if !bytes.Equal(b, files[f.Path]) || rec != f || sumOf(b) != f.Sum() {
+				t.Fatalf("%s: bytes or record differ", f.Path)
+			}
+		}
+		// Ranges come through.
+		rc, _, err := r.GetFile(ctx, ref, "README", 5, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b, _ := io.ReadAll(rc); string(b) != "me" {
+			t.Fatalf("range read %q", b)
+		}
+		rc.Close()
+		// The log tells the whole story.
+		var types []string
+		for ev, err := range r.Log().Scan(ctx, 0) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			types = append(types, ev.Type)
+		}
+		want := []string{TypePackageCreated, TypeFileIngested, TypeFileIngested, TypeFileIngested, TypePackageFinalized}
+		if strings.Join(types, ",") != strings.Join(want, ",") {
+			t.Fatalf("events %v", types)
+		}
+		assertReplayIdentical(t, r)
+	})
+}
+
+// fataler is what assertReplayIdentical needs of *testing.T and *rapid.T.
+type fataler interface {
+	Helper()
+	Fatal(args ...any)
+	Fatalf(format string, args ...any)
+}
+
+func assertReplayIdentical(t fataler, r *Registry) {
+	t.Helper()
+	ctx := context.Background()
+	before, err := r.StateDigest(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	chk, err := r.Replay(ctx, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if chk.Before != before || chk.After != before {
+		t.Fatalf("replay --check: before %v after %v, live %v", chk.Before, chk.After, before)
+	}
+	res, err := r.Replay(ctx, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	after, _ := r.StateDigest(ctx)
+	if res.After != before || after != before {
+		t.Fatalf("replay changed the state: %v → %v", before, after)
+	}
+}
+
+func TestStateDigestSeesTampering(t *testing.T) {
+	ctx := context.Background()
+	d := dbtest.SQLite(t)
+	r := newRegistry(t, d)
+	ref := Ref{"app", "1"}
+	r.CreatePackage(ctx, ref, CreateOptions{})
+	r.IngestFile(ctx, ref, "a", strings.NewReader("a"), IngestOptions{})
+	before, _ := r.StateDigest(ctx)
+	if _, err := d.SQL.Exec(`UPDATE artifact_files SET size = 99`); err != nil {
+		t.Fatal(err)
+	}
+	chk, err := r.Replay(ctx, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if chk.Before == chk.After || chk.After != before {
+		t.Fatalf("check did not see the tampered view: before %v after %v original %v", chk.Before, chk.After, before)
+	}
+	// A real replay repairs it.
+	r.Replay(ctx, false)
+	if now, _ := r.StateDigest(ctx); now != before {
+		t.Fatal("replay did not restore the views")
+	}
+}
+
+func TestRefusals(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		ctx := context.Background()
+		r := newRegistry(t, d)
+		ref := Ref{"app", "2.0"}
+		if err := r.CreatePackage(ctx, ref, CreateOptions{RetentionClass: "nope"}); !errors.Is(err, ErrUnknownClass) {
+			t.Fatalf("unknown class: %v", err)
+		}
+		if err := r.CreatePackage(ctx, Ref{"Bad Name", "1"}, CreateOptions{}); !errors.Is(err, ErrInvalid) {
+			t.Fatalf("bad name: %v", err)
+		}
+		if _, err := r.IngestFile(ctx, ref, "a", strings.NewReader("x"), IngestOptions{}); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("ingest into missing package: %v", err)
+		}
+		if err := r.CreatePackage(ctx, ref, CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		if err := r.CreatePackage(ctx, ref, CreateOptions{}); !errors.Is(err, ErrExists) {
+			t.Fatalf("duplicate create: %v", err)
+		}
+		for _, bad := range []string{"../x", "/abs", "a//b", "a/./b", ""} {
+			if _, err := r.IngestFile(ctx, ref, bad, strings.NewReader("x"), IngestOptions{}); !errors.Is(err, ErrInvalid) {
+				t.Fatalf("path %q: %v", bad, err)
+			}
+		}
+		x := sumOf([]byte("x"))
+		if _, err := r.IngestFile(ctx, ref, "a", strings.NewReader("x"), IngestOptions{Expect: &x}); err != nil {
+			t.Fatal(err)
+		}
+		// Same bytes again: a no-op, no event.
+		head, _ := r.Log().Head(ctx)
+		if res, err := r.IngestFile(ctx, ref, "a", strings.NewReader("x"), IngestOptions{Expect: &x}); err != nil || !res.Unchanged {
+			t.Fatalf("re-ingest: %+v %v", res, err)
+		}
+		if h2, _ := r.Log().Head(ctx); h2 != head {
+			t.Fatal("a no-op ingest appended an event")
+		}
+		y := sumOf([]byte("y"))
+		if _, err := r.IngestFile(ctx, ref, "a", strings.NewReader("y"), IngestOptions{Expect: &y}); !errors.Is(err, ErrPathExists) {
+			t.Fatalf("duplicate path: %v", err)
+		}
+		if _, err := r.IngestFile(ctx, ref, "a", strings.NewReader("y"), IngestOptions{}); !errors.Is(err, ErrPathExists) {
+			t.Fatalf("duplicate path without expectation: %v", err)
+		}
+		// A stream that differs from its declared digest stores nothing.
+		if _, err := r.IngestFile(ctx, ref, "b", strings.NewReader("changed"), IngestOptions{Expect: &y}); !errors.Is(err, dataplane.ErrDigestMismatch) {
+			t.Fatalf("mismatch: %v", err)
+		}
+		if _, err := r.DataPlane().StatObject(ctx, sumOf([]byte("changed")).BLAKE3); !errors.Is(err, dataplane.ErrNotFound) {
+			t.Fatalf("mismatched bytes were stored: %v", err)
+		}
+		if res, err := r.IngestFile(ctx, ref, "a", strings.NewReader("y"), IngestOptions{Expect: &y, Replace: true}); err != nil || res.Unchanged {
+			t.Fatalf("replace: %+v %v", res, err)
+		}
+		if p, _ := r.GetPackage(ctx, ref); p.FileCount != 1 || p.TotalSize != 1 {
+			t.Fatalf("after replace: %+v", p)
+		}
+		if _, err := r.GetManifestBytes(ctx, ref, CBOR); !errors.Is(err, ErrNotFinalized) {
+			t.Fatalf("manifest of open package: %v", err)
+		}
+		if _, err := r.FinalizePackage(ctx, ref, FinalizeOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := r.FinalizePackage(ctx, ref, FinalizeOptions{}); !errors.Is(err, ErrPackageFinalized) {
+			t.Fatalf("second finalise: %v", err)
+		}
+		if _, err := r.IngestFile(ctx, ref, "c", strings.NewReader("z"), IngestOptions{}); !errors.Is(err, ErrPackageFinalized) {
+			t.Fatalf("ingest into finalised: %v", err)
+		}
+		// Retention is policy and may change after finalisation.
+		if err := r.SetRetentionClass(ctx, ref, "release"); err != nil {
+			t.Fatal(err)
+		}
+		if err := r.ReleaseHold(ctx, ref); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("release without hold: %v", err)
+		}
+		if err := r.PlaceHold(ctx, ref, "legal"); err != nil {
+			t.Fatal(err)
+		}
+		if p, _ := r.GetPackage(ctx, ref); !p.Hold || p.RetentionClass != "release" {
+			t.Fatalf("retention view %+v", p)
+		}
+		assertReplayIdentical(t, r)
+	})
+}
+
+// TestPropertyReplay: random sequences of operations, including refused
+// ones, then replay gives the same state digest.
+func TestPropertyReplay(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		r := newRegistry(t, d)
+		ctx := context.Background()
+		n := 0
+		rapid.Check(t, func(rt *rapid.T) {
+			n++
+			pkgs := []Ref{{"p", fmt.Sprint(n, ".1")}, {"p", fmt.Sprint(n, ".2")}, {"q", fmt.Sprint(n)}}
+			steps := rapid.IntRange(1, 25).Draw(rt, "steps")
+			for range steps {
+				ref := rapid.SampledFrom(pkgs).Draw(rt, "pkg")
+				switch rapid.IntRange(0, 6).Draw(rt, "op") {
+				case 0, 1:
+					class := rapid.SampledFrom([]string{"", "standard", "release", "bogus"}).Draw(rt, "class")
+					r.CreatePackage(ctx, ref, CreateOptions{RetentionClass: class, Labels: map[string]string{"k": rapid.StringMatching(`[a-z]{0,3}`).Draw(rt, "label")}})
+				case 2, 3:
+					body := []byte(rapid.StringMatching(`[a-c]{0,4}`).Draw(rt, "body"))
+					path := rapid.SampledFrom([]string{"a", "b/c", "../bad"}).Draw(rt, "path")
+					var exp *identity.Sum
+					if rapid.Bool().Draw(rt, "expect") {
+						s := sumOf(body)
+						exp = &s
+					}
+					r.IngestFile(ctx, ref, path, bytes.NewReader(body), IngestOptions{Expect: exp, Replace: rapid.Bool().Draw(rt, "replace")})
+				case 4:
+					r.FinalizePackage(ctx, ref, FinalizeOptions{})
+				case 5:
+					r.SetRetentionClass(ctx, ref, rapid.SampledFrom([]string{"release", "nope"}).Draw(rt, "class"))
+				case 6:
+					if rapid.Bool().Draw(rt, "place") {
+						r.PlaceHold(ctx, ref, "because")
+					} else {
+						r.ReleaseHold(ctx, ref)
+					}
+				}
+			}
+			assertReplayIdentical(rt, r)
+			if err := r.Log().Verify(ctx); err != nil {
+				rt.Fatal(err)
+			}
+		})
+	})
+}
