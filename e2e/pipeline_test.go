@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 
@@ -18,8 +17,11 @@ import (
 )
 
 func repoRoot() string {
-	_, file, _, _ := runtime.Caller(0)
-	return filepath.Join(filepath.Dir(file), "..")
+	root, err := tooltest.ModuleRoot()
+	if err != nil {
+		panic(err)
+	}
+	return root
 }
 
 // env is a store of one dialect: its environment and a shell to run

@@ -6,10 +6,10 @@ package tooltest
 
 import (
 	"bytes"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"sync"
 	"testing"
 )
@@ -42,8 +42,10 @@ func Path(t testing.TB, name string) string {
 		}
 		dir = d
 	}
-	_, file, _, _ := runtime.Caller(0)
-	root := filepath.Join(filepath.Dir(file), "..", "..")
+	root, err := ModuleRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
 	p := filepath.Join(dir, name)
 	cmd := exec.Command("go", "build", "-o", p, "./cmd/"+name)
 	cmd.Dir = root
@@ -52,6 +54,26 @@ func Path(t testing.TB, name string) string {
 	}
 	built[name] = p
 	return p
+}
+
+// ModuleRoot returns the directory holding go.mod, found upwards from the
+// working directory (a test runs in its package's directory). It does not
+// rely on source paths, which -trimpath removes.
+func ModuleRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("tooltest: no go.mod above the working directory")
+		}
+		dir = parent
+	}
 }
 
 // Result is what a finished tool run produced.

@@ -597,7 +597,7 @@ func (r *Registry) ReleaseHold(ctx context.Context, ref Ref) error {
 		if !p.Hold {
 			return fmt.Errorf("%w: %s has no hold", ErrNotFound, ref)
 		}
-		_, err = emit(TypeHoldReleased, holdReleased{Name: ref.Name, Version: ref.Version})
+		_, err = emit(TypeHoldReleased, holdReleased(ref))
 		return err
 	})
 }
