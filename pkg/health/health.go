@@ -1,0 +1,427 @@
+// Package health answers "is this artifact-store usable right now?" for
+// operators, load balancers and container health checks (DESIGN.md §5,
+// issue 8). A [Checker] runs its probes concurrently, each under its own
+// deadline, and [Checker.ServeHTTP] serves the result as GET /health:
+//
+//	{
+//	  "status": "ok" | "degraded" | "fail",
+//	  "checks": {
+//	    "registry":  {"ok": true, "version": "…", "uptime_s": 12},
+//	    "database":  {"ok": true, "dialect": "sqlite", "rtt_ms": 0.1,
+//	                  "schema_version": 3, "latest_version": 3,
+//	                  "migrations_pending": false},
+//	    "event_log": {"ok": true, "head_seq": 42, "head_hash": "blake3:…"},
+//	    "backends":  {"local": {"ok": true, "reachable": true,
+//	                  "free_bytes": 1, "total_bytes": 2, "detail": "…"}}
+//	  },
+//	  "time": "2026-11-27T00:00:00Z"
+//	}
+//
+// HTTP 200 when the status is "ok", 503 otherwise. Every check that is not
+// ok carries an "error" field saying why, so the failing part is named.
+//
+// Status:
+//   - "fail": the store cannot do its job: the registry is not live, the
+//     database does not answer, the event log cannot be read, or no storage
+//     backend is usable.
+//   - "degraded": it answers but something needs an operator: the database
+//     schema is behind (migrations_pending) or ahead of this program, or
+//     some but not all backends are unusable.
+//   - "ok": every check passed.
+//
+// Registry liveness means: this process is serving (it is answering the
+// request), the dependencies the registry is built from (a database and at
+// least one storage backend) were constructed, and, when one is given,
+// [Options.Live] returns nil. It does not touch the database or the
+// backends; their own checks do.
+//
+// Each probe runs under [Options.Timeout] (default [DefaultTimeout]). A probe
+// that does not return by then is reported as timed out and abandoned: its
+// goroutine finishes on its own when the probe returns, so a hung database
+// or filesystem cannot hang the endpoint.
+package health
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/artifactstore/artifact-store/pkg/db"
+	"github.com/artifactstore/artifact-store/pkg/events"
+	"github.com/artifactstore/artifact-store/pkg/storage"
+)
+
+// DefaultTimeout bounds each probe when Options.Timeout is zero.
+const DefaultTimeout = 2 * time.Second
+
+// Status values.
+const (
+	StatusOK       = "ok"
+	StatusDegraded = "degraded"
+	StatusFail     = "fail"
+)
+
+// Database is what the database and event-log probes need. [FromDB] and
+// [Lazy] provide it over pkg/db.
+type Database interface {
+	// Ping does one round trip to the database.
+	Ping(ctx context.Context) error
+	// SchemaStatus reports the applied and latest schema versions.
+	SchemaStatus(ctx context.Context) (db.SchemaStatus, error)
+	// Head returns the event log's last sequence and hash.
+	Head(ctx context.Context) (events.Head, error)
+	// Dialect names the database's dialect, "" if not yet known.
+	Dialect() string
+}
+
+// BackendProber is what the backend probes need of a storage backend;
+// every storage.Backend satisfies it.
+type BackendProber interface {
+	Health(ctx context.Context) (storage.Health, error)
+}
+
+// Options configure a Checker.
+type Options struct {
+	// Database is probed for connectivity, schema and the event-log head.
+	// nil: both checks fail with "no database configured".
+	Database Database
+	// Backends maps backend ids to their probes. Empty: the backends
+	// check fails.
+	Backends map[string]BackendProber
+	// Live, if not nil, is the registry's own liveness test (see the
+	// package comment); it runs under the probe timeout like the others.
+	Live func(ctx context.Context) error
+	// Timeout bounds each probe; zero means DefaultTimeout.
+	Timeout time.Duration
+	// Version is reported in the registry check.
+	Version string
+	// Now gives the time; nil means time.Now.
+	Now func() time.Time
+}
+
+// Report is the /health document.
+type Report struct {
+	Status string    `json:"status"`
+	Checks Checks    `json:"checks"`
+	Time   time.Time `json:"time"`
+}
+
+// OK reports whether every check passed.
+func (r Report) OK() bool { return r.Status == StatusOK }
+
+// Checks holds one result per part of the store.
+type Checks struct {
+	Registry RegistryCheck           `json:"registry"`
+	Database DatabaseCheck           `json:"database"`
+	EventLog EventLogCheck           `json:"event_log"`
+	Backends map[string]BackendCheck `json:"backends"`
+}
+
+// RegistryCheck is the registry's liveness.
+type RegistryCheck struct {
+	OK       bool   `json:"ok"`
+	Version  string `json:"version,omitempty"`
+	UptimeS  int64  `json:"uptime_s"`
+	Backends int    `json:"backends_configured"`
+	Error    string `json:"error,omitempty"`
+}
+
+// DatabaseCheck is the database's connectivity and schema.
+type DatabaseCheck struct {
+	OK                bool     `json:"ok"`
+	Dialect           string   `json:"dialect,omitempty"`
+	RTTMillis         *float64 `json:"rtt_ms,omitempty"`
+	SchemaVersion     int64    `json:"schema_version"`
+	LatestVersion     int64    `json:"latest_version"`
+	MigrationsPending bool     `json:"migrations_pending"`
+	Error             string   `json:"error,omitempty"`
+
+	reachable bool
+}
+
+// EventLogCheck is the event log's head.
+type EventLogCheck struct {
+	OK       bool   `json:"ok"`
+	HeadSeq  uint64 `json:"head_seq"`
+	HeadHash string `json:"head_hash,omitempty"`
+	Error    string `json:"error,omitempty"`
+}
+
+// BackendCheck is one storage backend's health.
+type BackendCheck struct {
+	OK         bool   `json:"ok"`
+	Reachable  bool   `json:"reachable"`
+	FreeBytes  int64  `json:"free_bytes"`
+	TotalBytes int64  `json:"total_bytes"`
+	Detail     string `json:"detail,omitempty"`
+	Error      string `json:"error,omitempty"`
+}
+
+// Checker runs the probes. It is safe for concurrent use.
+type Checker struct {
+	opts    Options
+	started time.Time
+}
+
+// New returns a Checker over opts.
+func New(opts Options) *Checker {
+	if opts.Timeout <= 0 {
+		opts.Timeout = DefaultTimeout
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	return &Checker{opts: opts, started: opts.Now()}
+}
+
+// ErrTimeout is wrapped by the error of a probe that missed its deadline.
+var ErrTimeout = errors.New("health: probe timed out")
+
+// within runs f under a deadline of d and returns its result, or gives up
+// at the deadline even if f ignores its context (f's goroutine is then
+// abandoned and exits whenever f returns).
+func within[T any](ctx context.Context, d time.Duration, f func(ctx context.Context) (T, error)) (T, error) {
+	ctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	type result struct {
+		v   T
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		var r result
+		defer func() {
+			if p := recover(); p != nil {
+				r.err = fmt.Errorf("health: probe panicked: %v", p)
+			}
+			done <- r
+		}()
+		r.v, r.err = f(ctx)
+	}()
+	select {
+	case r := <-done:
+		if r.err != nil && errors.Is(r.err, context.DeadlineExceeded) && ctx.Err() != nil {
+			return r.v, fmt.Errorf("%w after %s: %v", ErrTimeout, d, r.err)
+		}
+		return r.v, r.err
+	case <-ctx.Done():
+		var zero T
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return zero, fmt.Errorf("%w after %s", ErrTimeout, d)
+		}
+		return zero, ctx.Err()
+	}
+}
+
+// Check runs every probe concurrently and returns the report.
+func (c *Checker) Check(ctx context.Context) Report {
+	var (
+		wg  sync.WaitGroup
+		mu  sync.Mutex
+		rep = Report{Checks: Checks{Backends: map[string]BackendCheck{}}}
+	)
+	wg.Go(func() { r := c.registry(ctx); mu.Lock(); rep.Checks.Registry = r; mu.Unlock() })
+	wg.Go(func() { r := c.database(ctx); mu.Lock(); rep.Checks.Database = r; mu.Unlock() })
+	wg.Go(func() { r := c.eventLog(ctx); mu.Lock(); rep.Checks.EventLog = r; mu.Unlock() })
+	for id, b := range c.opts.Backends {
+		wg.Go(func() { r := c.backend(ctx, b); mu.Lock(); rep.Checks.Backends[id] = r; mu.Unlock() })
+	}
+	wg.Wait()
+	rep.Time = c.opts.Now().UTC().Truncate(time.Millisecond)
+	rep.Status = status(rep.Checks)
+	return rep
+}
+
+func status(ch Checks) string {
+	var bOK, bBad int
+	for _, b := range ch.Backends {
+		if b.OK {
+			bOK++
+		} else {
+			bBad++
+		}
+	}
+	switch {
+	case !ch.Registry.OK, !ch.Database.reachable, !ch.EventLog.OK, bOK == 0:
+		return StatusFail
+	case !ch.Database.OK, bBad > 0:
+		return StatusDegraded
+	}
+	return StatusOK
+}
+
+func (c *Checker) registry(ctx context.Context) RegistryCheck {
+	r := RegistryCheck{
+		Version:  c.opts.Version,
+		UptimeS:  int64(c.opts.Now().Sub(c.started) / time.Second),
+		Backends: len(c.opts.Backends),
+	}
+	switch {
+	case c.opts.Database == nil:
+		r.Error = "no database configured"
+	case len(c.opts.Backends) == 0:
+		r.Error = "no storage backend configured"
+	case c.opts.Live != nil:
+		if _, err := within(ctx, c.opts.Timeout, func(ctx context.Context) (struct{}, error) {
+			return struct{}{}, c.opts.Live(ctx)
+		}); err != nil {
+			r.Error = err.Error()
+		}
+	}
+	r.OK = r.Error == ""
+	return r
+}
+
+type dbResult struct {
+	rtt time.Duration
+	st  db.SchemaStatus
+	// pinged is true once the round trip succeeded, so that a schema
+	// failure after it still counts as reachable.
+	pinged bool
+}
+
+func (c *Checker) database(ctx context.Context) DatabaseCheck {
+	var r DatabaseCheck
+	if c.opts.Database == nil {
+		r.Error = "no database configured"
+		return r
+	}
+	var pinged bool
+	var pmu sync.Mutex
+	res, err := within(ctx, c.opts.Timeout, func(ctx context.Context) (dbResult, error) {
+		var out dbResult
+		t0 := time.Now()
+		if err := c.opts.Database.Ping(ctx); err != nil {
+			return out, err
+		}
+		out.rtt = time.Since(t0)
+		pmu.Lock()
+		pinged = true
+		pmu.Unlock()
+		out.pinged = true
+		st, err := c.opts.Database.SchemaStatus(ctx)
+		if err != nil {
+			return out, fmt.Errorf("schema status: %w", err)
+		}
+		out.st = st
+		return out, nil
+	})
+	r.Dialect = c.opts.Database.Dialect()
+	pmu.Lock()
+	r.reachable = res.pinged || pinged
+	pmu.Unlock()
+	if res.pinged {
+		ms := float64(res.rtt.Microseconds()) / 1000
+		r.RTTMillis = &ms
+	}
+	if err != nil {
+		r.Error = err.Error()
+		return r
+	}
+	r.SchemaVersion, r.LatestVersion, r.MigrationsPending = res.st.Current, res.st.Latest, res.st.Pending
+	switch {
+	case res.st.Pending:
+		r.Error = fmt.Sprintf("schema at version %d, latest is %d: migrations pending (run `as-events migrate` or `make migrate`)", res.st.Current, res.st.Latest)
+	case res.st.Current > res.st.Latest:
+		r.Error = fmt.Sprintf("schema at version %d is newer than this program (%d): upgrade artifact-store", res.st.Current, res.st.Latest)
+	}
+	r.OK = r.Error == ""
+	return r
+}
+
+func (c *Checker) eventLog(ctx context.Context) EventLogCheck {
+	var r EventLogCheck
+	if c.opts.Database == nil {
+		r.Error = "no database configured"
+		return r
+	}
+	h, err := within(ctx, c.opts.Timeout, c.opts.Database.Head)
+	if err != nil {
+		r.Error = err.Error()
+		return r
+	}
+	r.OK, r.HeadSeq = true, h.Seq
+	if !h.Hash.IsZero() {
+		r.HeadHash = h.Hash.String()
+	}
+	return r
+}
+
+func (c *Checker) backend(ctx context.Context, b BackendProber) BackendCheck {
+	r := BackendCheck{FreeBytes: -1, TotalBytes: -1}
+	h, err := within(ctx, c.opts.Timeout, b.Health)
+	if err != nil {
+		r.Error = err.Error()
+		r.Detail = h.Detail
+		return r
+	}
+	r.Reachable, r.FreeBytes, r.TotalBytes, r.Detail = h.Reachable, h.FreeBytes, h.TotalBytes, h.Detail
+	if !h.Reachable {
+		r.Error = "unreachable"
+		if h.Detail != "" {
+			r.Error = "unreachable: " + h.Detail
+		}
+	}
+	r.OK = r.Error == ""
+	return r
+}
+
+// ServeHTTP serves the report: GET gives the JSON document, HEAD only the
+// status code and headers; other methods get 405. The status is 200 when
+// the report is "ok", else 503.
+func (c *Checker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		http.Error(w, "method not allowed: use GET or HEAD", http.StatusMethodNotAllowed)
+		return
+	}
+	rep := c.Check(r.Context())
+	body, err := json.MarshalIndent(rep, "", "  ")
+	if err != nil {
+		http.Error(w, "health: encoding the report: "+err.Error(), http.StatusInternalServerError)
+		return
+	}
+	body = append(body, '\n')
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Content-Length", fmt.Sprint(len(body)))
+	code := http.StatusOK
+	if !rep.OK() {
+		code = http.StatusServiceUnavailable
+	}
+	w.WriteHeader(code)
+	if r.Method == http.MethodHead {
+		return
+	}
+	w.Write(body)
+}
+
+// Failing names the checks that are not ok ("database", "backends.local"),
+// sorted, for logs and messages.
+func (r Report) Failing() []string {
+	var out []string
+	if !r.Checks.Registry.OK {
+		out = append(out, "registry")
+	}
+	if !r.Checks.Database.OK {
+		out = append(out, "database")
+	}
+	if !r.Checks.EventLog.OK {
+		out = append(out, "event_log")
+	}
+	for id, b := range r.Checks.Backends {
+		if !b.OK {
+			out = append(out, "backends."+id)
+		}
+	}
+	if len(r.Checks.Backends) == 0 {
+		out = append(out, "backends")
+	}
+	sort.Strings(out)
+	return out
+}
