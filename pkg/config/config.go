@@ -199,10 +199,18 @@ func LoadWith(getenv func(string) string, o Overrides) (Config, error) {
 		}
 	}
 
-	if len(errs) > 0 {
-		return c, fmt.Errorf("%w: %w", ErrInvalid, errors.Join(errs...))
+	switch len(errs) {
+	case 0:
+		return c, nil
+	case 1:
+		return c, fmt.Errorf("%w: %w", ErrInvalid, errs[0])
 	}
-	return c, nil
+	// One line per problem, so that each is read on its own.
+	msgs := make([]string, len(errs))
+	for i, e := range errs {
+		msgs[i] = "\n    " + e.Error()
+	}
+	return c, fmt.Errorf("%w (%d problems):%s", ErrInvalid, len(errs), strings.Join(msgs, ""))
 }
 
 // CheckBackend reports whether the configured storage backend can be used

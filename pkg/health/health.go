@@ -36,9 +36,11 @@
 // backends; their own checks do.
 //
 // Each probe runs under [Options.Timeout] (default [DefaultTimeout]). A probe
-// that does not return by then is reported as timed out and abandoned: its
-// goroutine finishes on its own when the probe returns, so a hung database
-// or filesystem cannot hang the endpoint.
+// that does not return by then is reported as timed out, even if it ignores
+// its context, so a hung database or filesystem cannot hang the endpoint.
+// At most one run of each probe is in flight: requests that arrive while it
+// runs share its result, so a probe that hangs costs one goroutine, not one
+// per request.
 package health
 
 import (
@@ -166,6 +168,18 @@ type BackendCheck struct {
 type Checker struct {
 	opts    Options
 	started time.Time
+
+	mu    sync.Mutex
+	calls map[string]*call // probes in flight, by name
+}
+
+// call is one run of a probe, shared by every request that arrives while
+// it is in flight.
+type call struct {
+	started time.Time
+	done    chan struct{} // closed when the probe returns
+	v       any
+	err     error
 }
 
 // New returns a Checker over opts.
@@ -176,44 +190,61 @@ func New(opts Options) *Checker {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Checker{opts: opts, started: opts.Now()}
+	return &Checker{opts: opts, started: opts.Now(), calls: map[string]*call{}}
 }
 
 // ErrTimeout is wrapped by the error of a probe that missed its deadline.
 var ErrTimeout = errors.New("health: probe timed out")
 
-// within runs f under a deadline of d and returns its result, or gives up
-// at the deadline even if f ignores its context (f's goroutine is then
-// abandoned and exits whenever f returns).
-func within[T any](ctx context.Context, d time.Duration, f func(ctx context.Context) (T, error)) (T, error) {
-	ctx, cancel := context.WithTimeout(ctx, d)
-	defer cancel()
-	type result struct {
-		v   T
-		err error
-	}
-	done := make(chan result, 1)
-	go func() {
-		var r result
-		defer func() {
-			if p := recover(); p != nil {
-				r.err = fmt.Errorf("health: probe panicked: %v", p)
+// probe runs f, named name, under the probe deadline and returns its
+// result, or gives up at the deadline even if f ignores its context.
+//
+// At most one run of each named probe is in flight: a request that finds
+// one running waits for that run instead of starting another. So a probe
+// that hangs (ignoring its context) costs one goroutine, not one per
+// request, and requests keep timing out promptly until it returns. The
+// run's context is detached from the request's (others may be waiting on
+// it) and bounded by the probe timeout.
+func probe[T any](ctx context.Context, c *Checker, name string, f func(ctx context.Context) (T, error)) (T, error) {
+	var zero T
+	d := c.opts.Timeout
+	c.mu.Lock()
+	cl, running := c.calls[name]
+	if !running {
+		cl = &call{started: time.Now(), done: make(chan struct{})}
+		c.calls[name] = cl
+		pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d)
+		go func() {
+			defer func() {
+				if p := recover(); p != nil {
+					cl.err = fmt.Errorf("health: %s probe panicked: %v", name, p)
+				}
+				cancel()
+				c.mu.Lock()
+				delete(c.calls, name)
+				c.mu.Unlock()
+				close(cl.done)
+			}()
+			v, err := f(pctx)
+			if err != nil && errors.Is(err, context.DeadlineExceeded) && pctx.Err() != nil {
+				err = fmt.Errorf("%w after %s: %v", ErrTimeout, d, err)
 			}
-			done <- r
+			cl.v, cl.err = v, err
 		}()
-		r.v, r.err = f(ctx)
-	}()
+	}
+	c.mu.Unlock()
+	timer := time.NewTimer(d)
+	defer timer.Stop()
 	select {
-	case r := <-done:
-		if r.err != nil && errors.Is(r.err, context.DeadlineExceeded) && ctx.Err() != nil {
-			return r.v, fmt.Errorf("%w after %s: %v", ErrTimeout, d, r.err)
+	case <-cl.done:
+		v, _ := cl.v.(T)
+		return v, cl.err
+	case <-timer.C:
+		if running {
+			return zero, fmt.Errorf("%w after %s (a %s probe started %s ago has not returned)", ErrTimeout, d, name, time.Since(cl.started).Round(time.Millisecond))
 		}
-		return r.v, r.err
+		return zero, fmt.Errorf("%w after %s", ErrTimeout, d)
 	case <-ctx.Done():
-		var zero T
-		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			return zero, fmt.Errorf("%w after %s", ErrTimeout, d)
-		}
 		return zero, ctx.Err()
 	}
 }
@@ -229,7 +260,7 @@ func (c *Checker) Check(ctx context.Context) Report {
 	wg.Go(func() { r := c.database(ctx); mu.Lock(); rep.Checks.Database = r; mu.Unlock() })
 	wg.Go(func() { r := c.eventLog(ctx); mu.Lock(); rep.Checks.EventLog = r; mu.Unlock() })
 	for id, b := range c.opts.Backends {
-		wg.Go(func() { r := c.backend(ctx, b); mu.Lock(); rep.Checks.Backends[id] = r; mu.Unlock() })
+		wg.Go(func() { r := c.backend(ctx, id, b); mu.Lock(); rep.Checks.Backends[id] = r; mu.Unlock() })
 	}
 	wg.Wait()
 	rep.Time = c.opts.Now().UTC().Truncate(time.Millisecond)
@@ -267,7 +298,7 @@ func (c *Checker) registry(ctx context.Context) RegistryCheck {
 	case len(c.opts.Backends) == 0:
 		r.Error = "no storage backend configured"
 	case c.opts.Live != nil:
-		if _, err := within(ctx, c.opts.Timeout, func(ctx context.Context) (struct{}, error) {
+		if _, err := probe(ctx, c, "registry", func(ctx context.Context) (struct{}, error) {
 			return struct{}{}, c.opts.Live(ctx)
 		}); err != nil {
 			r.Error = err.Error()
@@ -277,58 +308,36 @@ func (c *Checker) registry(ctx context.Context) RegistryCheck {
 	return r
 }
 
-type dbResult struct {
-	rtt time.Duration
-	st  db.SchemaStatus
-	// pinged is true once the round trip succeeded, so that a schema
-	// failure after it still counts as reachable.
-	pinged bool
-}
-
 func (c *Checker) database(ctx context.Context) DatabaseCheck {
 	var r DatabaseCheck
 	if c.opts.Database == nil {
 		r.Error = "no database configured"
 		return r
 	}
-	var pinged bool
-	var pmu sync.Mutex
-	res, err := within(ctx, c.opts.Timeout, func(ctx context.Context) (dbResult, error) {
-		var out dbResult
-		t0 := time.Now()
-		if err := c.opts.Database.Ping(ctx); err != nil {
-			return out, err
-		}
-		out.rtt = time.Since(t0)
-		pmu.Lock()
-		pinged = true
-		pmu.Unlock()
-		out.pinged = true
-		st, err := c.opts.Database.SchemaStatus(ctx)
-		if err != nil {
-			return out, fmt.Errorf("schema status: %w", err)
-		}
-		out.st = st
-		return out, nil
-	})
 	r.Dialect = c.opts.Database.Dialect()
-	pmu.Lock()
-	r.reachable = res.pinged || pinged
-	pmu.Unlock()
-	if res.pinged {
-		ms := float64(res.rtt.Microseconds()) / 1000
-		r.RTTMillis = &ms
-	}
+	rtt, err := probe(ctx, c, "database.ping", func(ctx context.Context) (time.Duration, error) {
+		t0 := time.Now()
+		err := c.opts.Database.Ping(ctx)
+		return time.Since(t0), err
+	})
 	if err != nil {
 		r.Error = err.Error()
 		return r
 	}
-	r.SchemaVersion, r.LatestVersion, r.MigrationsPending = res.st.Current, res.st.Latest, res.st.Pending
+	r.reachable = true
+	ms := float64(rtt.Microseconds()) / 1000
+	r.RTTMillis = &ms
+	st, err := probe(ctx, c, "database.schema", c.opts.Database.SchemaStatus)
+	if err != nil {
+		r.Error = "schema status: " + err.Error()
+		return r
+	}
+	r.SchemaVersion, r.LatestVersion, r.MigrationsPending = st.Current, st.Latest, st.Pending
 	switch {
-	case res.st.Pending:
-		r.Error = fmt.Sprintf("schema at version %d, latest is %d: migrations pending (run `as-events migrate` or `make migrate`)", res.st.Current, res.st.Latest)
-	case res.st.Current > res.st.Latest:
-		r.Error = fmt.Sprintf("schema at version %d is newer than this program (%d): upgrade artifact-store", res.st.Current, res.st.Latest)
+	case st.Pending:
+		r.Error = fmt.Sprintf("schema at version %d, latest is %d: migrations pending (run `as-events migrate` or `make migrate`)", st.Current, st.Latest)
+	case st.Current > st.Latest:
+		r.Error = fmt.Sprintf("schema at version %d is newer than this program (%d): upgrade artifact-store", st.Current, st.Latest)
 	}
 	r.OK = r.Error == ""
 	return r
@@ -340,7 +349,7 @@ func (c *Checker) eventLog(ctx context.Context) EventLogCheck {
 		r.Error = "no database configured"
 		return r
 	}
-	h, err := within(ctx, c.opts.Timeout, c.opts.Database.Head)
+	h, err := probe(ctx, c, "event_log", c.opts.Database.Head)
 	if err != nil {
 		r.Error = err.Error()
 		return r
@@ -352,9 +361,9 @@ func (c *Checker) eventLog(ctx context.Context) EventLogCheck {
 	return r
 }
 
-func (c *Checker) backend(ctx context.Context, b BackendProber) BackendCheck {
+func (c *Checker) backend(ctx context.Context, id string, b BackendProber) BackendCheck {
 	r := BackendCheck{FreeBytes: -1, TotalBytes: -1}
-	h, err := within(ctx, c.opts.Timeout, b.Health)
+	h, err := probe(ctx, c, "backends."+id, b.Health)
 	if err != nil {
 		r.Error = err.Error()
 		r.Detail = h.Detail

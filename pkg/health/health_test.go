@@ -8,7 +8,10 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -411,5 +414,76 @@ func TestLiveHook(t *testing.T) {
 	rep := wantFail(t, c, "fail", "registry")
 	if rep.Checks.Registry.Error == "" {
 		t.Errorf("registry %+v", rep.Checks.Registry)
+	}
+}
+
+// A probe that hangs is not started again by later requests: they wait for
+// the run in flight, time out on time, and say so.
+func TestHungProbeNotRestarted(t *testing.T) {
+	release := make(chan struct{})
+	var mu sync.Mutex
+	starts := 0
+	hung := proberFunc(func(context.Context) (storage.Health, error) {
+		mu.Lock()
+		starts++
+		mu.Unlock()
+		<-release
+		return storage.Health{Reachable: true}, nil
+	})
+	d := dbtest.SQLite(t)
+	const timeout = 100 * time.Millisecond
+	c := health.New(health.Options{Database: health.FromDB(d), Backends: map[string]health.BackendProber{"local": hung}, Timeout: timeout})
+	before := runtime.NumGoroutine()
+	var last health.Report
+	for range 10 {
+		t0 := time.Now()
+		last = c.Check(context.Background())
+		if el := time.Since(t0); el > 3*timeout {
+			t.Errorf("check took %s", el)
+		}
+	}
+	if g := runtime.NumGoroutine(); g > before+3 {
+		t.Errorf("goroutines grew from %d to %d", before, g)
+	}
+	mu.Lock()
+	if starts != 1 {
+		t.Errorf("hung probe started %d times", starts)
+	}
+	mu.Unlock()
+	if e := last.Checks.Backends["local"].Error; !strings.Contains(e, "has not returned") {
+		t.Errorf("error %q", e)
+	}
+	close(release)
+	// Once it returns, the next check runs it afresh and passes.
+	deadline := time.Now().Add(5 * time.Second)
+	for !c.Check(context.Background()).OK() {
+		if time.Now().After(deadline) {
+			t.Fatal("did not recover after the probe returned")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// Concurrent requests share one run of each probe.
+func TestConcurrentRequestsShareProbes(t *testing.T) {
+	d := dbtest.SQLite(t)
+	var n atomic.Int32
+	slow := proberFunc(func(ctx context.Context) (storage.Health, error) {
+		n.Add(1)
+		time.Sleep(200 * time.Millisecond)
+		return storage.Health{Reachable: true}, nil
+	})
+	c := health.New(health.Options{Database: health.FromDB(d), Backends: map[string]health.BackendProber{"local": slow}})
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			if rep := c.Check(context.Background()); !rep.OK() {
+				t.Errorf("report %+v", rep)
+			}
+		})
+	}
+	wg.Wait()
+	if got := n.Load(); got != 1 {
+		t.Errorf("8 concurrent checks ran the probe %d times", got)
 	}
 }
