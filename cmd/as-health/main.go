@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
 	"sync"
@@ -131,7 +132,17 @@ func run(ctx context.Context, args []string, stdio cli.Stdio) error {
 		}
 		return nil
 	}
+	log.Info("configured", "database", redact(cfg.DatabaseURL), "storage_backend", cfg.StorageBackend, "local_root", cfg.LocalRoot, "probe_timeout", *timeout)
 	return serve(ctx, *addr, checker, *timeout, log)
+}
+
+// redact hides a password in a database URL for the log.
+func redact(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.User == nil {
+		return raw
+	}
+	return u.Redacted()
 }
 
 // openBackends wires the configured storage backend. A backend that cannot
