@@ -13,6 +13,7 @@ import (
 
 	"github.com/artifactstore/artifact-store/internal/cli"
 	"github.com/artifactstore/artifact-store/pkg/canonical"
+	"github.com/artifactstore/artifact-store/pkg/config"
 	"github.com/artifactstore/artifact-store/pkg/db"
 	"github.com/artifactstore/artifact-store/pkg/events"
 	"github.com/artifactstore/artifact-store/pkg/records"
@@ -124,14 +125,11 @@ func (c *command) flags(name, use string, args []string, define func(fs *flag.Fl
 // open opens the database and, unless migrating, refuses a schema that is
 // behind (SQLite has migrated itself in db.Open).
 func (c *command) open(ctx context.Context, migrating bool) (*db.DB, error) {
-	u := c.dbURL
-	if u == "" {
-		var err error
-		if u, err = db.DefaultURL(); err != nil {
-			return nil, err
-		}
+	cfg, err := config.LoadWith(os.Getenv, config.Overrides{DatabaseURL: c.dbURL})
+	if err != nil {
+		return nil, err
 	}
-	d, err := db.Open(ctx, u)
+	d, err := db.Open(ctx, cfg.DatabaseURL)
 	if err != nil {
 		return nil, err
 	}

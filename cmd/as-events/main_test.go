@@ -202,3 +202,25 @@ func TestHelpAndVersion(t *testing.T) {
 		t.Errorf("no command: %v", err)
 	}
 }
+
+// TestConfigErrors: the database URL comes from pkg/config, which names the
+// flag or variable at fault; --db wins over the environment.
+func TestConfigErrors(t *testing.T) {
+	bin := binary(t)
+	r := runCmd(t, bin, "mysql://u@h/db", nil, "head", "--json")
+	if r.code != 1 || !strings.Contains(r.err, "--db") || !strings.Contains(r.err, `unsupported scheme "mysql:"`) {
+		t.Errorf("bad --db: exit %d, stderr %q", r.code, r.err)
+	}
+	cmd := exec.Command(bin, "head", "--json")
+	cmd.Env = append(os.Environ(), "ARTIFACTSTORE_DATABASE_URL=store.db")
+	out, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "$ARTIFACTSTORE_DATABASE_URL") {
+		t.Errorf("bad env: %v, output %q", err, out)
+	}
+	u := "sqlite:" + filepath.Join(t.TempDir(), "s.db")
+	cmd = exec.Command(bin, "--db", u, "head", "--json")
+	cmd.Env = append(os.Environ(), "ARTIFACTSTORE_DATABASE_URL=store.db")
+	if out, err := cmd.CombinedOutput(); err != nil || !strings.Contains(string(out), `"seq":0`) {
+		t.Errorf("--db over a bad env: %v, output %q", err, out)
+	}
+}

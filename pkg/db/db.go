@@ -32,6 +32,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/artifactstore/artifact-store/pkg/config"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
@@ -176,20 +177,10 @@ func (d *DB) Listen(ctx context.Context) (*pgx.Conn, error) {
 // DefaultURL resolves the database URL when none is given: the environment
 // variable ARTIFACTSTORE_DATABASE_URL, else the embedded store
 // sqlite:$XDG_DATA_HOME/artifact-store/store.db, with XDG_DATA_HOME falling
-// back to ~/.local/share.
+// back to ~/.local/share. It is [config.DatabaseURL] over os.Getenv; tools
+// use pkg/config, which also validates.
 func DefaultURL() (string, error) {
-	if u := os.Getenv("ARTIFACTSTORE_DATABASE_URL"); u != "" {
-		return u, nil
-	}
-	base := os.Getenv("XDG_DATA_HOME")
-	if base == "" || !filepath.IsAbs(base) {
-		home, err := os.UserHomeDir()
-		if err != nil {
-			return "", fmt.Errorf("db: no database URL and no home directory: %w", err)
-		}
-		base = filepath.Join(home, ".local", "share")
-	}
-	return "sqlite:" + filepath.Join(base, "artifact-store", "store.db"), nil
+	return config.DatabaseURL(os.Getenv)
 }
 
 // redact hides a password in a URL for messages.

@@ -1,0 +1,277 @@
+// Command as-health serves artifact-store's GET /health (pkg/health) or,
+// with --check, runs the probes once for scripts and container health
+// checks.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/artifactstore/artifact-store/internal/cli"
+	"github.com/artifactstore/artifact-store/pkg/config"
+	"github.com/artifactstore/artifact-store/pkg/health"
+	"github.com/artifactstore/artifact-store/pkg/storage"
+	"github.com/artifactstore/artifact-store/pkg/storage/local"
+)
+
+const usage = `Usage: as-health [--addr HOST:PORT] [--check] [--timeout D]
+                 [--db URL] [--storage-root DIR] [--log-level LEVEL]
+
+Serve GET /health for the configured store: JSON with an overall status
+("ok", "degraded" or "fail") and one check each for the registry, the
+database (round-trip time, schema version, pending migrations), the event
+log (head sequence and hash) and every storage backend (reachable,
+free/total bytes). HTTP 200 when all is well, 503 otherwise; a check that
+is not ok says why in its "error" field. Each probe has a deadline
+(--timeout), so a hung database cannot hang the endpoint.
+
+With --check, run the probes once, print the JSON on standard output and
+exit 0 if the store is healthy, 1 if not: for scripts and container
+health checks.
+
+Configuration comes from flags, else the environment (.env.example), else
+the embedded default under $XDG_DATA_HOME/artifact-store (SQLite store.db
+and objects/), which needs no configuration. A PostgreSQL schema that is
+behind is reported (migrations_pending, 503), not refused. Requests are
+logged on standard error at $ARTIFACTSTORE_LOG_LEVEL (--log-level).
+SIGINT or SIGTERM stops the server gracefully.
+
+Exit status: 0 healthy (--check) or a clean shutdown, 1 unhealthy or a
+failure, 2 usage error.
+
+Examples:
+    as-health                                  # http://127.0.0.1:8000/health
+    curl -s localhost:8000/health | jq .status
+    as-health --addr :9000 --db postgres://as@db/as --storage-root /srv/objects
+    as-health --check >/dev/null || echo unhealthy
+    HEALTHCHECK CMD ["as-health", "--check"]   # in a Dockerfile
+`
+
+// Server timeouts. WriteTimeout leaves room for a report whose probes all
+// run to their deadline.
+const (
+	readHeaderTimeout = 5 * time.Second
+	readTimeout       = 10 * time.Second
+	idleTimeout       = 60 * time.Second
+	shutdownTimeout   = 10 * time.Second
+	warmUpTimeout     = 30 * time.Second
+	maxHeaderBytes    = 64 << 10
+)
+
+func main() { cli.Main("as-health", run) }
+
+func run(ctx context.Context, args []string, stdio cli.Stdio) error {
+	fs := cli.FlagSet("as-health", usage, stdio.Out)
+	var o config.Overrides
+	o.RegisterFlags(fs)
+	addr := fs.String("addr", "127.0.0.1:8000", "listen on `HOST:PORT`")
+	check := fs.Bool("check", false, "run the probes once, print the JSON, exit 0 if healthy else 1")
+	timeout := fs.Duration("timeout", health.DefaultTimeout, "deadline of each probe")
+	version := fs.Bool("version", false, "print the version and exit")
+	pos, err := cli.Parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return cli.Usagef("as-health takes no arguments, got %q", pos[0])
+	}
+	if *version {
+		fmt.Fprintln(stdio.Out, "as-health", cli.Version())
+		return nil
+	}
+	if *timeout <= 0 {
+		return cli.Usagef("--timeout must be positive, got %s", *timeout)
+	}
+	cfg, err := config.LoadWith(os.Getenv, o)
+	if err != nil {
+		return err
+	}
+	log := slog.New(slog.NewTextHandler(stdio.Err, &slog.HandlerOptions{Level: cfg.LogLevel}))
+
+	database := health.Lazy(cfg.DatabaseURL)
+	defer database.Close()
+	if strings.HasPrefix(cfg.DatabaseURL, "sqlite:") {
+		// The embedded store is created and migrated on first open; do it
+		// now rather than inside the first probe's deadline.
+		wctx, cancel := context.WithTimeout(ctx, warmUpTimeout)
+		if err := database.Ping(wctx); err != nil {
+			log.Warn("database not ready", "err", err)
+		}
+		cancel()
+	}
+	backends, closeBackends := openBackends(cfg, log)
+	defer closeBackends()
+	checker := health.New(health.Options{
+		Database: database,
+		Backends: backends,
+		Timeout:  *timeout,
+		Version:  cli.Version(),
+	})
+
+	if *check {
+		rep := checker.Check(ctx)
+		b, err := json.MarshalIndent(rep, "", "  ")
+		if err != nil {
+			return err
+		}
+		if _, err := fmt.Fprintf(stdio.Out, "%s\n", b); err != nil {
+			return err
+		}
+		if !rep.OK() {
+			return fmt.Errorf("%s: failing: %s", rep.Status, strings.Join(rep.Failing(), ", "))
+		}
+		return nil
+	}
+	log.Info("configured", "database", redact(cfg.DatabaseURL), "storage_backend", cfg.StorageBackend, "local_root", cfg.LocalRoot, "probe_timeout", *timeout)
+	return serve(ctx, *addr, checker, *timeout, log)
+}
+
+// redact hides a password in a database URL for the log.
+func redact(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.User == nil {
+		return raw
+	}
+	return u.Redacted()
+}
+
+// openBackends wires the configured storage backend. A backend that cannot
+// be opened yet is probed by trying again, so that it is reported (and
+// recovers) instead of stopping the server.
+func openBackends(cfg config.Config, log *slog.Logger) (map[string]health.BackendProber, func()) {
+	if err := cfg.CheckBackend(); err != nil {
+		return map[string]health.BackendProber{cfg.StorageBackend: failing{err}}, func() {}
+	}
+	lb := &lazyLocal{root: cfg.LocalRoot}
+	if _, err := lb.backend(); err != nil {
+		log.Warn("storage backend not ready", "backend", config.BackendLocal, "err", err)
+	}
+	return map[string]health.BackendProber{config.BackendLocal: lb}, lb.close
+}
+
+// failing is a backend that cannot exist in this build.
+type failing struct{ err error }
+
+func (f failing) Health(context.Context) (storage.Health, error) {
+	return storage.Health{FreeBytes: -1, TotalBytes: -1}, f.err
+}
+
+// lazyLocal opens the local backend on first use and keeps it.
+type lazyLocal struct {
+	root string
+	mu   sync.Mutex
+	b    *local.Backend
+}
+
+func (l *lazyLocal) backend() (*local.Backend, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.b == nil {
+		b, err := local.Open(l.root, local.Options{ID: config.BackendLocal})
+		if err != nil {
+			return nil, err
+		}
+		l.b = b
+	}
+	return l.b, nil
+}
+
+func (l *lazyLocal) Health(ctx context.Context) (storage.Health, error) {
+	b, err := l.backend()
+	if err != nil {
+		return storage.Health{FreeBytes: -1, TotalBytes: -1, Detail: err.Error()}, nil
+	}
+	return b.Health(ctx)
+}
+
+func (l *lazyLocal) close() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.b != nil {
+		l.b.Close()
+	}
+}
+
+// serve runs the HTTP server until ctx is cancelled (SIGINT/SIGTERM), then
+// shuts it down gracefully.
+func serve(ctx context.Context, addr string, h http.Handler, timeout time.Duration, log *slog.Logger) error {
+	mux := http.NewServeMux()
+	mux.Handle("/health", h)
+	srv := &http.Server{
+		Handler:           logRequests(log, mux),
+		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       readTimeout,
+		WriteTimeout:      2*timeout + 10*time.Second,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("--addr %s: %w", addr, err)
+	}
+	log.Info("serving", "url", "http://"+ln.Addr().String()+"/health")
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	log.Info("stopped")
+	return nil
+}
+
+// statusWriter records the status code a handler wrote.
+type statusWriter struct {
+	http.ResponseWriter
+	code int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.code == 0 {
+		w.code = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.code == 0 {
+		w.code = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// logRequests logs each request: info, or warn for a 5xx answer.
+func logRequests(log *slog.Logger, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		t0 := time.Now()
+		sw := &statusWriter{ResponseWriter: w}
+		next.ServeHTTP(sw, r)
+		level := slog.LevelInfo
+		if sw.code >= 500 {
+			level = slog.LevelWarn
+		}
+		log.Log(r.Context(), level, "request", "method", r.Method, "path", r.URL.Path,
+			"status", sw.code, "duration_ms", float64(time.Since(t0).Microseconds())/1000, "remote", r.RemoteAddr)
+	})
+}

@@ -1,0 +1,339 @@
+// Package config is the one place where artifact-store's tools read and
+// check their configuration (DESIGN.md §8, .env.example).
+//
+// Sources, strongest first: command-line flags ([Overrides], usually bound
+// with [Overrides.RegisterFlags]), then the environment, then defaults. The
+// defaults give a working embedded store with nothing configured: an SQLite
+// database and a local object root under one data directory,
+//
+//	$XDG_DATA_HOME/artifact-store/        (XDG_DATA_HOME unset or relative:
+//	    store.db                           ~/.local/share/artifact-store)
+//	    objects/
+//
+// Environment variables:
+//
+//	ARTIFACTSTORE_DATABASE_URL        sqlite:PATH or postgres://… (flag --db)
+//	ARTIFACTSTORE_STORAGE_BACKEND     local (default) or s3 (not built yet)
+//	ARTIFACTSTORE_STORAGE_LOCAL_ROOT  absolute directory (flag --storage-root)
+//	ARTIFACTSTORE_LOG_LEVEL           debug, info, warn, error (flag --log-level)
+//	ARTIFACTSTORE_S3_ENDPOINT, _BUCKET, _REGION, _PREFIX
+//	                                  kept for the S3 backend, unused so far
+//
+// [Load] validates everything at once and returns a single error naming
+// each bad variable or flag, so that every tool reports a bad URL or an
+// unusable root the same way, once. The package depends on the standard
+// library only, so that every other package (pkg/db included) may use it.
+package config
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+)
+
+// Environment variable names.
+const (
+	EnvDatabaseURL    = "ARTIFACTSTORE_DATABASE_URL"
+	EnvStorageBackend = "ARTIFACTSTORE_STORAGE_BACKEND"
+	EnvLocalRoot      = "ARTIFACTSTORE_STORAGE_LOCAL_ROOT"
+	EnvLogLevel       = "ARTIFACTSTORE_LOG_LEVEL"
+	EnvS3Endpoint     = "ARTIFACTSTORE_S3_ENDPOINT"
+	EnvS3Bucket       = "ARTIFACTSTORE_S3_BUCKET"
+	EnvS3Region       = "ARTIFACTSTORE_S3_REGION"
+	EnvS3Prefix       = "ARTIFACTSTORE_S3_PREFIX"
+)
+
+// Storage backend kinds.
+const (
+	BackendLocal = "local"
+	BackendS3    = "s3"
+)
+
+// Default file names inside the data directory.
+const (
+	DatabaseFile = "store.db"
+	ObjectsDir   = "objects"
+)
+
+// Sentinel errors.
+var (
+	// ErrInvalid is wrapped by every validation error Load returns.
+	ErrInvalid = errors.New("config: invalid configuration")
+	// ErrNotBuilt is returned by [Config.CheckBackend] for a backend whose
+	// name is reserved but whose code does not exist yet (s3).
+	ErrNotBuilt = errors.New("not built yet")
+)
+
+// Config is a tool's resolved, validated configuration.
+type Config struct {
+	// DataDir is the default home of the embedded store; empty if it could
+	// not be determined (no home directory) and nothing needed it.
+	DataDir string
+	// DatabaseURL is sqlite:PATH or postgres://… (see pkg/db).
+	DatabaseURL string
+	// StorageBackend is BackendLocal or BackendS3.
+	StorageBackend string
+	// LocalRoot is the local backend's absolute root directory.
+	LocalRoot string
+	// LogLevel is the slog level for tools' logs.
+	LogLevel slog.Level
+	// S3 holds the S3 backend's settings, parsed and kept for it.
+	S3 S3
+}
+
+// S3 is the S3-compatible backend's configuration (credentials come from
+// the standard AWS chain, never from here).
+type S3 struct {
+	Endpoint, Bucket, Region, Prefix string
+}
+
+// Overrides are values given on the command line; each non-empty field
+// wins over its environment variable.
+type Overrides struct {
+	DatabaseURL string // --db
+	LocalRoot   string // --storage-root
+	LogLevel    string // --log-level
+}
+
+// RegisterFlags binds --db, --storage-root and --log-level to o.
+func (o *Overrides) RegisterFlags(fs *flag.FlagSet) {
+	o.RegisterDBFlag(fs)
+	fs.StringVar(&o.LocalRoot, "storage-root", o.LocalRoot, "local object root `DIR` (default $"+EnvLocalRoot+", else DATA_DIR/objects)")
+	fs.StringVar(&o.LogLevel, "log-level", o.LogLevel, "log `LEVEL`: debug, info, warn, error (default $"+EnvLogLevel+", else info)")
+}
+
+// RegisterDBFlag binds only --db to o, for tools that touch no storage.
+func (o *Overrides) RegisterDBFlag(fs *flag.FlagSet) {
+	fs.StringVar(&o.DatabaseURL, "db", o.DatabaseURL, "database `URL`: sqlite:PATH or postgres://… (default $"+EnvDatabaseURL+", else the embedded store)")
+}
+
+// setting is one raw value and where it came from, for error messages.
+type setting struct {
+	value, source string
+}
+
+func pick(getenv func(string) string, flagValue, flagName, env string) setting {
+	if flagValue != "" {
+		return setting{flagValue, "--" + flagName}
+	}
+	if v := getenv(env); v != "" {
+		return setting{v, "$" + env}
+	}
+	return setting{}
+}
+
+// Load reads the configuration from the environment (getenv is usually
+// os.Getenv), fills the defaults and validates it.
+func Load(getenv func(string) string) (Config, error) {
+	return LoadWith(getenv, Overrides{})
+}
+
+// LoadWith is Load with command-line overrides applied over the
+// environment. The error, if any, wraps ErrInvalid and names every bad
+// variable or flag.
+func LoadWith(getenv func(string) string, o Overrides) (Config, error) {
+	dbs := pick(getenv, o.DatabaseURL, "db", EnvDatabaseURL)
+	roots := pick(getenv, o.LocalRoot, "storage-root", EnvLocalRoot)
+	levels := pick(getenv, o.LogLevel, "log-level", EnvLogLevel)
+	c := Config{
+		DatabaseURL:    dbs.value,
+		StorageBackend: strings.TrimSpace(getenv(EnvStorageBackend)),
+		LocalRoot:      roots.value,
+		S3: S3{
+			Endpoint: getenv(EnvS3Endpoint),
+			Bucket:   getenv(EnvS3Bucket),
+			Region:   getenv(EnvS3Region),
+			Prefix:   getenv(EnvS3Prefix),
+		},
+	}
+	var errs []error
+	bad := func(source, format string, a ...any) {
+		errs = append(errs, fmt.Errorf("%s: "+format, append([]any{source}, a...)...))
+	}
+
+	if dbs.value == "" || roots.value == "" {
+		dir, err := DataDir(getenv)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		c.DataDir = dir
+		if dir != "" && c.DatabaseURL == "" {
+			c.DatabaseURL = "sqlite:" + filepath.Join(dir, DatabaseFile)
+		}
+		if dir != "" && c.LocalRoot == "" {
+			c.LocalRoot = filepath.Join(dir, ObjectsDir)
+		}
+	} else if dir, err := DataDir(getenv); err == nil {
+		c.DataDir = dir
+	}
+
+	if dbs.value != "" {
+		if err := CheckDatabaseURL(dbs.value); err != nil {
+			bad(dbs.source, "%v", err)
+		}
+	}
+
+	switch c.StorageBackend {
+	case "":
+		c.StorageBackend = BackendLocal
+	case BackendLocal, BackendS3:
+	default:
+		bad("$"+EnvStorageBackend, "unknown storage backend %q (want %s or %s)", c.StorageBackend, BackendLocal, BackendS3)
+	}
+
+	if roots.value != "" {
+		if err := checkRoot(roots.value); err != nil {
+			bad(roots.source, "%v", err)
+		}
+	}
+
+	if levels.value != "" {
+		if err := c.LogLevel.UnmarshalText([]byte(strings.TrimSpace(levels.value))); err != nil {
+			bad(levels.source, "unknown log level %q (want debug, info, warn or error)", levels.value)
+		}
+	}
+
+	switch len(errs) {
+	case 0:
+		return c, nil
+	case 1:
+		return c, fmt.Errorf("%w: %w", ErrInvalid, errs[0])
+	}
+	// One line per problem, so that each is read on its own.
+	msgs := make([]string, len(errs))
+	for i, e := range errs {
+		msgs[i] = "\n    " + e.Error()
+	}
+	return c, fmt.Errorf("%w (%d problems):%s", ErrInvalid, len(errs), strings.Join(msgs, ""))
+}
+
+// CheckBackend reports whether the configured storage backend can be used
+// by this build: nil for local, an error wrapping ErrNotBuilt for s3.
+func (c Config) CheckBackend() error {
+	switch c.StorageBackend {
+	case BackendLocal, "":
+		return nil
+	case BackendS3:
+		return fmt.Errorf("config: $%s=s3: the S3 storage backend is %w (use %s)", EnvStorageBackend, ErrNotBuilt, BackendLocal)
+	}
+	return fmt.Errorf("config: $%s: unknown storage backend %q", EnvStorageBackend, c.StorageBackend)
+}
+
+// DataDir returns the default data directory, $XDG_DATA_HOME/artifact-store,
+// with XDG_DATA_HOME falling back to ~/.local/share when it is unset or
+// relative (as the XDG base directory specification says).
+func DataDir(getenv func(string) string) (string, error) {
+	base := getenv("XDG_DATA_HOME")
+	if base == "" || !filepath.IsAbs(base) {
+		home := getenv("HOME")
+		if home == "" {
+			var err error
+			if home, err = os.UserHomeDir(); err != nil {
+				return "", fmt.Errorf("config: no data directory: set $XDG_DATA_HOME or $HOME, or give $%s and $%s: %w", EnvDatabaseURL, EnvLocalRoot, err)
+			}
+		}
+		base = filepath.Join(home, ".local", "share")
+	}
+	return filepath.Join(base, "artifact-store"), nil
+}
+
+// DatabaseURL resolves the database URL when no flag gives one:
+// $ARTIFACTSTORE_DATABASE_URL, else the embedded store
+// sqlite:DATA_DIR/store.db. It does not validate the URL (Load does).
+func DatabaseURL(getenv func(string) string) (string, error) {
+	if u := getenv(EnvDatabaseURL); u != "" {
+		return u, nil
+	}
+	dir, err := DataDir(getenv)
+	if err != nil {
+		return "", err
+	}
+	return "sqlite:" + filepath.Join(dir, DatabaseFile), nil
+}
+
+// CheckDatabaseURL checks the form of a database URL without connecting:
+// sqlite:PATH (sqlite://PATH; no query) or postgres:// / postgresql://
+// with a host or a path. The error does not repeat a password.
+func CheckDatabaseURL(raw string) error {
+	switch {
+	case strings.HasPrefix(raw, "sqlite:"):
+		rest := strings.TrimPrefix(strings.TrimPrefix(raw, "sqlite:"), "//")
+		if strings.Contains(rest, "?") {
+			return fmt.Errorf("%q: sqlite URLs take no query parameters", raw)
+		}
+		if rest == "" {
+			return fmt.Errorf("%q: empty path (want sqlite:PATH)", raw)
+		}
+		if strings.ContainsRune(rest, 0) {
+			return fmt.Errorf("%q: path contains NUL", raw)
+		}
+		return nil
+	case strings.HasPrefix(raw, "postgres://"), strings.HasPrefix(raw, "postgresql://"):
+		u, err := url.Parse(raw)
+		if err != nil {
+			return fmt.Errorf("not a valid URL: %v", redactErr(err, raw))
+		}
+		if u.Host == "" && u.Path == "" && u.RawQuery == "" {
+			return fmt.Errorf("%q: no host or database", u.Redacted())
+		}
+		return nil
+	}
+	scheme, _, ok := strings.Cut(raw, ":")
+	if !ok || strings.ContainsAny(scheme, "/ ") {
+		return fmt.Errorf("%q is not a URL (want sqlite:PATH or postgres://USER@HOST/DB)", raw)
+	}
+	return fmt.Errorf("unsupported scheme %q (want sqlite:PATH or postgres://USER@HOST/DB)", scheme+":")
+}
+
+// redactErr keeps a password given in raw out of a url.Parse error.
+func redactErr(err error, raw string) string {
+	msg := err.Error()
+	if i := strings.Index(raw, "://"); i >= 0 {
+		if at := strings.LastIndex(raw, "@"); at > i {
+			if c := strings.Index(raw[i+3:at], ":"); c >= 0 {
+				pw := raw[i+3+c+1 : at]
+				if pw != "" {
+					msg = strings.ReplaceAll(msg, pw, "xxxxx")
+				}
+			}
+		}
+	}
+	return msg
+}
+
+// checkRoot checks a local object root without creating it: an absolute
+// path that, if it exists, is a directory, and whose nearest existing
+// ancestor is a directory (so that it can be created).
+func checkRoot(root string) error {
+	if strings.ContainsRune(root, 0) {
+		return errors.New("root contains NUL")
+	}
+	if !filepath.IsAbs(root) {
+		return fmt.Errorf("root %q is relative; give an absolute directory", root)
+	}
+	p := filepath.Clean(root)
+	for {
+		st, err := os.Stat(p)
+		switch {
+		case err == nil && st.IsDir():
+			return nil
+		case err == nil && p == filepath.Clean(root):
+			return fmt.Errorf("root %q exists and is not a directory", root)
+		case err == nil:
+			return fmt.Errorf("root %q cannot be created: %s is not a directory", root, p)
+		case !errors.Is(err, os.ErrNotExist) && !errors.Is(err, syscall.ENOTDIR):
+			return fmt.Errorf("root %q is unusable: %v", root, err)
+		}
+		parent := filepath.Dir(p)
+		if parent == p {
+			return fmt.Errorf("root %q: no existing ancestor", root)
+		}
+		p = parent
+	}
+}
