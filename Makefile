@@ -7,7 +7,7 @@ MODULE    := github.com/artifactstore/artifact-store
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
 export GOFLAGS ?= -trimpath
 
-.PHONY: all build install test test-short lint type bench fuzz demo migrate migrate-fresh clean
+.PHONY: all build install test test-short lint type bench fuzz demo dev migrate migrate-fresh clean
 
 all: build
 
@@ -61,3 +61,7 @@ migrate: build
 ## migrate-fresh: drop and re-create the configured database's schema
 migrate-fresh: build
 	$(BIN)/as-events migrate --fresh
+
+## dev: serve /health on 127.0.0.1:8000 with the embedded default (ADDR=… to change)
+dev:
+	scripts/dev.sh
