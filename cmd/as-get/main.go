@@ -44,7 +44,7 @@ func main() { cli.Main("as-get", run) }
 
 func run(ctx context.Context, args []string, stdio cli.Stdio) error {
 	fs := cli.FlagSet("as-get", usage, stdio.Out)
-	opts := store.RegisterFlags(fs)
+	flags := store.RegisterFlags(fs)
 	pkgRef := fs.String("package", "", "read PATH from package NAME@VERSION")
 	manifestRef := fs.String("manifest", "", "write the manifest of package NAME@VERSION")
 	jcs := fs.Bool("jcs", false, "with --manifest: JCS JSON instead of CBOR")
@@ -89,11 +89,11 @@ func run(ctx context.Context, args []string, stdio cli.Stdio) error {
 			return cli.Usagef("%v", err)
 		}
 	}
-	if err := opts.Resolve(); err != nil {
+	opts, err := flags.Options("as-get")
+	if err != nil {
 		return err
 	}
-	opts.Tool = "as-get"
-	st, err := store.Open(ctx, *opts)
+	st, err := store.Open(ctx, opts)
 	if err != nil {
 		return err
 	}

@@ -62,7 +62,7 @@ func (l labelFlag) Set(s string) error {
 
 func run(ctx context.Context, args []string, stdio cli.Stdio) error {
 	fs := cli.FlagSet("as-put", usage, stdio.Out)
-	opts := store.RegisterFlags(fs)
+	flags := store.RegisterFlags(fs)
 	pkgRef := fs.String("package", "", "the package, NAME@VERSION")
 	retention := fs.String("retention", "", "retention class of a new package (default standard)")
 	labels := labelFlag{}
@@ -101,13 +101,13 @@ func run(ctx context.Context, args []string, stdio cli.Stdio) error {
 		return cli.Usagef("%v", err)
 	}
 	jsonOut := *asJSON || cli.IsTerminal(stdio.Out)
-	if err := opts.Resolve(); err != nil {
+	opts, err := flags.Options("as-put")
+	if err != nil {
 		return err
 	}
-	opts.Tool = "as-put"
 
 	if bare {
-		st, err := store.Open(ctx, *opts)
+		st, err := store.Open(ctx, opts)
 		if err != nil {
 			return err
 		}
@@ -151,7 +151,7 @@ func run(ctx context.Context, args []string, stdio cli.Stdio) error {
 		seen[p] = i
 	}
 
-	st, err := store.Open(ctx, *opts)
+	st, err := store.Open(ctx, opts)
 	if err != nil {
 		return err
 	}

@@ -31,7 +31,7 @@ func main() { cli.Main("as-replay", run) }
 
 func run(ctx context.Context, args []string, stdio cli.Stdio) error {
 	fs := cli.FlagSet("as-replay", usage, stdio.Out)
-	opts := store.RegisterFlags(fs)
+	flags := store.RegisterFlags(fs)
 	check := fs.Bool("check", false, "compare the views with a rebuild; change nothing")
 	version := fs.Bool("version", false, "print the version and exit")
 	pos, err := cli.Parse(fs, args)
@@ -45,11 +45,11 @@ func run(ctx context.Context, args []string, stdio cli.Stdio) error {
 	if len(pos) > 0 {
 		return cli.Usagef("unexpected arguments %q", pos)
 	}
-	if err := opts.Resolve(); err != nil {
+	opts, err := flags.Options("as-replay")
+	if err != nil {
 		return err
 	}
-	opts.Tool = "as-replay"
-	st, err := store.Open(ctx, *opts)
+	st, err := store.Open(ctx, opts)
 	if err != nil {
 		return err
 	}

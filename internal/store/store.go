@@ -11,9 +11,9 @@ import (
 	"fmt"
 	"os"
 	"os/user"
-	"path/filepath"
 
 	"github.com/artifactstore/artifact-store/internal/cli"
+	"github.com/artifactstore/artifact-store/pkg/config"
 	"github.com/artifactstore/artifact-store/pkg/dataplane"
 	"github.com/artifactstore/artifact-store/pkg/db"
 	"github.com/artifactstore/artifact-store/pkg/manifest"
@@ -91,55 +91,31 @@ func DefaultActor() string {
 	return "unknown"
 }
 
-// RegisterFlags adds --db, --storage-root and --actor to fs and returns the
-// Options they fill. Flags override ARTIFACTSTORE_DATABASE_URL and
-// ARTIFACTSTORE_STORAGE_LOCAL_ROOT, which override the defaults: an embedded
-// store under $XDG_DATA_HOME/artifact-store (~/.local/share/artifact-store).
-func RegisterFlags(fs *flag.FlagSet) *Options {
-	o := &Options{}
-	fs.StringVar(&o.DatabaseURL, "db", "", "database URL (sqlite:PATH or postgres://…; default $ARTIFACTSTORE_DATABASE_URL or the embedded store)")
-	fs.StringVar(&o.LocalRoot, "storage-root", "", "object store root (default $ARTIFACTSTORE_STORAGE_LOCAL_ROOT or the embedded store's objects/)")
-	fs.StringVar(&o.Actor, "actor", "", "who is acting, recorded in events (default $ARTIFACTSTORE_ACTOR or the user name)")
-	return o
+// Flags are the command-line flags every store-using tool shares: --db,
+// --storage-root and --log-level (package config), and --actor.
+type Flags struct {
+	config.Overrides
+	Actor string
 }
 
-// Resolve fills what the flags left empty from the environment and the
-// defaults.
-func (o *Options) Resolve() error {
-	if o.DatabaseURL == "" {
-		u, err := db.DefaultURL()
-		if err != nil {
-			return err
-		}
-		o.DatabaseURL = u
-	}
-	if o.LocalRoot == "" {
-		o.LocalRoot = os.Getenv("ARTIFACTSTORE_STORAGE_LOCAL_ROOT")
-	}
-	if o.LocalRoot == "" {
-		dir, err := dataDir()
-		if err != nil {
-			return err
-		}
-		o.LocalRoot = filepath.Join(dir, "objects")
-	}
-	if !filepath.IsAbs(o.LocalRoot) {
-		abs, err := filepath.Abs(o.LocalRoot)
-		if err != nil {
-			return err
-		}
-		o.LocalRoot = abs
-	}
-	return nil
+// RegisterFlags adds the shared flags to fs and returns the Flags they fill.
+func RegisterFlags(fs *flag.FlagSet) *Flags {
+	f := &Flags{}
+	f.Overrides.RegisterFlags(fs)
+	fs.StringVar(&f.Actor, "actor", "", "who is acting, recorded in events (default $ARTIFACTSTORE_ACTOR or the user name)")
+	return f
 }
 
-func dataDir() (string, error) {
-	if x := os.Getenv("XDG_DATA_HOME"); x != "" {
-		return filepath.Join(x, "artifact-store"), nil
-	}
-	home, err := os.UserHomeDir()
+// Options resolves the flags over the environment and the defaults (package
+// config: one place validates configuration, and every tool reports a bad
+// URL or root the same way) into Options for Open.
+func (f *Flags) Options(tool string) (Options, error) {
+	cfg, err := config.LoadWith(os.Getenv, f.Overrides)
 	if err != nil {
-		return "", fmt.Errorf("no data directory: set ARTIFACTSTORE_STORAGE_LOCAL_ROOT or XDG_DATA_HOME (%w)", err)
+		return Options{}, err
 	}
-	return filepath.Join(home, ".local", "share", "artifact-store"), nil
+	if err := cfg.CheckBackend(); err != nil {
+		return Options{}, err
+	}
+	return Options{DatabaseURL: cfg.DatabaseURL, LocalRoot: cfg.LocalRoot, Actor: f.Actor, Tool: tool}, nil
 }
