@@ -19,3 +19,6 @@ echo "event log (go test -bench, SQLite and a throwaway PostgreSQL):"
 scripts/with-postgres.sh go test -run '^$' -bench . -benchtime 2s ./pkg/events | grep -E '^Benchmark|^ok'
 echo
 scripts/with-postgres.sh scripts/bench/ingest.sh "$data" "$PWD/bin"
+echo
+echo "storage: the data plane alone into the local backend, beside cp + sync (scripts/bench-storage.sh):"
+ROUNDS=${STORAGE_ROUNDS:-1} scripts/bench-storage.sh
