@@ -55,10 +55,23 @@ func (r *Registry) IngestFiles(ctx context.Context, ref Ref, in []Input, opts Ba
 		}
 		seen[f.Path] = i
 	}
+	paths := make([]string, len(in))
+	for i, f := range in {
+		paths[i] = f.Path
+	}
+	// Refuse early, before any byte is stored.
+	p, err := lookupPackage(ctx, r.db.SQL, ref)
+	if err != nil {
+		return nil, err
+	}
+	have, err := lookupFiles(ctx, r.db.SQL, ref, paths)
+	if err != nil {
+		return nil, err
+	}
 	out := make([]Ingested, len(in))
 	todo := make([]int, 0, len(in))
 	for i, f := range in {
-		existing, err := r.precheck(ctx, r.db.SQL, ref, f.Path, f.Expect, opts.Replace)
+		existing, err := decide(p, fileOrNil(have, f.Path), f.Path, f.Expect, opts.Replace)
 		if err != nil {
 			return nil, err
 		}
@@ -72,14 +85,24 @@ func (r *Registry) IngestFiles(ctx context.Context, ref Ref, in []Input, opts Ba
 	results := make([]*dataplane.IngestResult, len(in))
 	firstErr := r.storeAll(ctx, ref, in, todo, max(opts.Workers, 1), results)
 
-	err := r.mutate(ctx, func(tx *sql.Tx, emit func(string, any) (events.Event, error)) error {
+	err = r.mutate(ctx, func(tx *sql.Tx, emit func(string, any) (events.Event, error)) error {
+		// Decide again inside the transaction: another writer may have
+		// finalised the package or filled a path meanwhile.
+		p, err := lookupPackage(ctx, tx, ref)
+		if err != nil {
+			return err
+		}
+		have, err := lookupFiles(ctx, tx, ref, paths)
+		if err != nil {
+			return err
+		}
 		for _, i := range todo {
 			res := results[i]
 			if res == nil {
 				continue
 			}
 			out[i] = Ingested{File: records.FileOf(in[i].Path, res.Sum), Receipt: res.Receipt}
-			prev, err := r.precheck(ctx, tx, ref, in[i].Path, &res.Sum, opts.Replace)
+			prev, err := decide(p, fileOrNil(have, in[i].Path), in[i].Path, &res.Sum, opts.Replace)
 			if err != nil {
 				return err
 			}
@@ -158,4 +181,11 @@ func (r *Registry) storeOne(ctx context.Context, f Input) (dataplane.IngestResul
 		dopts.Expect = dataplane.ExpectedOf(*f.Expect)
 	}
 	return r.dp.IngestStream(ctx, src, dopts)
+}
+
+func fileOrNil(m map[string]File, path string) *File {
+	if f, ok := m[path]; ok {
+		return &f
+	}
+	return nil
 }

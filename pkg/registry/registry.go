@@ -19,6 +19,7 @@ import (
 	"io"
 	"maps"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/artifactstore/artifact-store/pkg/canonical"
@@ -293,17 +294,8 @@ func (r *Registry) Files(ctx context.Context, ref Ref) ([]File, error) {
 	defer rows.Close()
 	var out []File
 	for rows.Next() {
-		var f File
-		var size int64
-		var ca, s2 string
-		if err := rows.Scan(&f.Path, &size, &ca, &s2); err != nil {
-			return nil, err
-		}
-		f.Size = uint64(size)
-		if f.ContentAddress, err = identity.Parse(ca); err != nil {
-			return nil, err
-		}
-		if f.SHA256, err = identity.Parse("sha256:" + s2); err != nil {
+		f, err := scanFile(rows)
+		if err != nil {
 			return nil, err
 		}
 		out = append(out, f)
@@ -356,34 +348,85 @@ func locationOf(res dataplane.IngestResult) location {
 	}
 }
 
-// precheck checks that the package exists, is open (or already holds
-// exactly these bytes at path) and may take path. It returns the file
-// already at path, or nil. known is the sum of the new bytes when it is
-// known: before the ingest from an expected digest, inside the final
-// transaction from the ingest itself; with known nil a present path is
-// passed through to be decided once the bytes are hashed.
-func (r *Registry) precheck(ctx context.Context, q queryRower, ref Ref, path string, known *identity.Sum, replace bool) (*File, error) {
-	p, err := lookupPackage(ctx, q, ref)
-	if err != nil {
-		return nil, err
-	}
-	f, err := lookupFile(ctx, q, ref, path)
+// decide applies the rules for putting bytes at path in package p, given
+// the file already there (nil if none). It returns that file, or an error:
+// a finalised package takes no new or changed path, and a path with other
+// bytes needs replace. known is the sum of the new bytes when it is known:
+// before the ingest from an expected digest, inside the final transaction
+// from the ingest itself; with known nil a present path is passed through
+// to be decided once the bytes are hashed.
+func decide(p Package, existing *File, path string, known *identity.Sum, replace bool) (*File, error) {
 	switch {
-	case errors.Is(err, ErrNotFound):
+	case existing == nil:
 		if p.Finalized {
-			return nil, fmt.Errorf("%w: %s (cannot add %s)", ErrPackageFinalized, ref, path)
+			return nil, fmt.Errorf("%w: %s (cannot add %s)", ErrPackageFinalized, p.Ref, path)
 		}
 		return nil, nil
-	case err != nil:
-		return nil, err
-	case known != nil && f.Sum() == *known:
-		return &f, nil
+	case known != nil && existing.Sum() == *known:
+		return existing, nil
 	case p.Finalized:
-		return nil, fmt.Errorf("%w: %s (cannot change %s)", ErrPackageFinalized, ref, path)
+		return nil, fmt.Errorf("%w: %s (cannot change %s)", ErrPackageFinalized, p.Ref, path)
 	case known != nil && !replace:
-		return nil, fmt.Errorf("%w: %s is in %s with other bytes (%s); use replace to change it", ErrPathExists, path, ref, f.ContentAddress)
+		return nil, fmt.Errorf("%w: %s is in %s with other bytes (%s); use replace to change it", ErrPathExists, path, p.Ref, existing.ContentAddress)
 	}
-	return &f, nil
+	return existing, nil
+}
+
+// lookupFiles returns the files of the package at the given paths (those
+// that exist), in one query per 500 paths.
+func lookupFiles(ctx context.Context, q queryer, ref Ref, paths []string) (map[string]File, error) {
+	out := make(map[string]File, len(paths))
+	const chunk = 500
+	for start := 0; start < len(paths); start += chunk {
+		part := paths[start:min(start+chunk, len(paths))]
+		args := []any{ref.Name, ref.Version}
+		var in strings.Builder
+		for i, p := range part {
+			if i > 0 {
+				in.WriteString(", ")
+			}
+			args = append(args, p)
+			fmt.Fprintf(&in, "$%d", len(args))
+		}
+		rows, err := q.QueryContext(ctx, `SELECT path, size, content_address, digest_sha256 FROM artifact_files
+			WHERE package_name = $1 AND package_version = $2 AND path IN (`+in.String()+`)`, args...)
+		if err != nil {
+			return nil, fmt.Errorf("registry: read files of %s: %w", ref, err)
+		}
+		for rows.Next() {
+			f, err := scanFile(rows)
+			if err != nil {
+				rows.Close()
+				return nil, err
+			}
+			out[f.Path] = f
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// scanFile reads a (path, size, content_address, digest_sha256) row.
+func scanFile(rows *sql.Rows) (File, error) {
+	var f File
+	var size int64
+	var ca, s2 string
+	if err := rows.Scan(&f.Path, &size, &ca, &s2); err != nil {
+		return File{}, err
+	}
+	f.Size = uint64(size)
+	var err error
+	if f.ContentAddress, err = identity.Parse(ca); err != nil {
+		return File{}, err
+	}
+	if f.SHA256, err = identity.Parse("sha256:" + s2); err != nil {
+		return File{}, err
+	}
+	return f, nil
 }
 
 // StoreObject stores r as a bare object (no package) and records where.
