@@ -300,15 +300,7 @@ func (r *Registry) Files(ctx context.Context, ref Ref) ([]File, error) {
 		}
 		out = append(out, f)
 	}
-	slices.SortFunc(out, func(a, b File) int {
-		switch {
-		case a.Path < b.Path:
-			return -1
-		case a.Path > b.Path:
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(out, byPath)
 	return out, rows.Err()
 }
 
@@ -409,6 +401,9 @@ func lookupFiles(ctx context.Context, q queryer, ref Ref, paths []string) (map[s
 	}
 	return out, nil
 }
+
+// byPath orders files bytewise by path, as manifests list them.
+func byPath(a, b File) int { return strings.Compare(a.Path, b.Path) }
 
 // scanFile reads a (path, size, content_address, digest_sha256) row.
 func scanFile(rows *sql.Rows) (File, error) {
@@ -526,15 +521,7 @@ func (r *Registry) buildManifest(ctx context.Context, tx *sql.Tx, p Package, opt
 	if err := rows.Err(); err != nil {
 		return manifest.Manifest{}, err
 	}
-	slices.SortFunc(m.Files, func(a, b File) int {
-		switch {
-		case a.Path < b.Path:
-			return -1
-		case a.Path > b.Path:
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(m.Files, byPath)
 	m.StorageReceipts = slices.Collect(maps.Keys(receipts))
 	manifest.SortReceipts(m.StorageReceipts)
 	return m, nil
