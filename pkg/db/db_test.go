@@ -212,6 +212,16 @@ func TestSchemaStatusAndFresh(t *testing.T) {
 			if _, err := d.SQL.ExecContext(ctx, `UPDATE event_head SET seq = 7`); err != nil {
 				t.Fatal(err)
 			}
+			// A package referencing a seeded retention class must not stop
+			// a fresh start (the seed's down migration empties the views).
+			if _, err := d.SQL.ExecContext(ctx, `INSERT INTO artifact_packages (name, version, retention_class, labels, state, created_seq, updated_seq)
+				VALUES ('p', '1', 'standard', $1, 'open', 1, 1)`, []byte{0xa0}); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := d.SQL.ExecContext(ctx, `INSERT INTO retention_state (package_name, package_version, retention_class, hold, updated_seq)
+				VALUES ('p', '1', 'standard', FALSE, 1)`); err != nil {
+				t.Fatal(err)
+			}
 			if err := d.MigrateFresh(ctx); err != nil {
 				t.Fatal(err)
 			}
