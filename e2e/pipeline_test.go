@@ -3,6 +3,7 @@
 package e2e
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 	"os/exec"
@@ -184,6 +185,25 @@ func TestBadInput(t *testing.T) {
 		t.Fatalf("state changed by bad input:\nbefore %s\nafter  %s", before, after)
 	}
 	e.ok("as-replay --check")
+}
+
+// TestChangedFileNamedAmongMany: with many files stored at once, the error
+// names the file that changed, not a neighbour cancelled because of it.
+func TestChangedFileNamedAmongMany(t *testing.T) {
+	e := newEnv(t, db.SQLite)
+	dir := t.TempDir()
+	for i := range 200 {
+		os.WriteFile(filepath.Join(dir, fmt.Sprintf("f%03d", i)), bytes.Repeat([]byte{byte(i)}, 50_000), 0o644)
+	}
+	recs := filepath.Join(t.TempDir(), "recs")
+	e.ok("find " + dir + " -type f | sort | as-digest > " + recs)
+	os.WriteFile(filepath.Join(dir, "f150"), []byte("changed"), 0o644)
+	for range 3 {
+		out, code := e.sh("as-put --jobs 16 --package many@1 < " + recs)
+		if code != 1 || !strings.Contains(out, "f150") || !strings.Contains(out, "changed since it was digested") || strings.Contains(out, "context canceled") {
+			t.Fatalf("exit %d: %s", code, out)
+		}
+	}
 }
 
 func TestFileChangedSinceDigest(t *testing.T) {

@@ -129,12 +129,12 @@ func (r *Registry) IngestFiles(ctx context.Context, ref Ref, in []Input, opts Ba
 }
 
 // storeAll makes the bytes of in[todo...] durable, workers at a time,
-// filling results. It returns the first failure (by input order) and stops
-// starting new inputs once one has failed.
+// filling results. It returns the first failure to happen and stops
+// starting new inputs once one has; the other inputs then fail only
+// because they were cancelled, which is not their fault and not reported.
 func (r *Registry) storeAll(ctx context.Context, ref Ref, in []Input, todo []int, workers int, results []*dataplane.IngestResult) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	errs := make([]error, len(in))
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
 	next := make(chan int)
 	var wg sync.WaitGroup
 	for range min(workers, len(todo)) {
@@ -144,8 +144,9 @@ func (r *Registry) storeAll(ctx context.Context, ref Ref, in []Input, todo []int
 			for i := range next {
 				res, err := r.storeOne(ctx, in[i])
 				if err != nil {
-					errs[i] = fmt.Errorf("registry: ingest %s into %s: %w", in[i].Path, ref, err)
-					cancel()
+					// Only the first cause sticks: later errors are
+					// mostly this cancellation echoing back.
+					cancel(fmt.Errorf("registry: ingest %s into %s: %w", in[i].Path, ref, err))
 					continue
 				}
 				results[i] = &res
@@ -162,12 +163,10 @@ feed:
 	}
 	close(next)
 	wg.Wait()
-	for _, i := range todo {
-		if errs[i] != nil {
-			return errs[i]
-		}
+	if ctx.Err() != nil {
+		return context.Cause(ctx) // the first failure, or the caller's cancellation
 	}
-	return context.Cause(ctx) // nil unless the caller's context ended
+	return nil
 }
 
 func (r *Registry) storeOne(ctx context.Context, f Input) (dataplane.IngestResult, error) {
