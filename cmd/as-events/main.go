@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/artifactstore/artifact-store/internal/cli"
+	"github.com/artifactstore/artifact-store/internal/store"
 	"github.com/artifactstore/artifact-store/pkg/canonical"
 	"github.com/artifactstore/artifact-store/pkg/config"
 	"github.com/artifactstore/artifact-store/pkg/db"
@@ -255,7 +256,7 @@ func (c *command) append(ctx context.Context, args []string) error {
 	var asJSON bool
 	if err := c.flags("append", "--type T [--actor A] [--time RFC3339] < payload.cbor", args, func(fs *flag.FlagSet) {
 		fs.StringVar(&typ, "type", "", "event type `T`, namespace.name outside v1.")
-		fs.StringVar(&actor, "actor", os.Getenv("USER"), "who causes the event")
+		fs.StringVar(&actor, "actor", store.DefaultActor(), "who causes the event (default $ARTIFACTSTORE_ACTOR, else the login name)")
 		fs.StringVar(&when, "time", "", "when it happened, RFC 3339 (default now)")
 		fs.BoolVar(&asJSON, "json", false, "write the appended record as JSON")
 	}); err != nil {
