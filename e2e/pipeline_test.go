@@ -132,6 +132,9 @@ func TestPipeline(t *testing.T) {
 			if !strings.Contains(addr, `"content_address":"blake3:`) {
 				t.Fatalf("bare put: %s", addr)
 			}
+			// OCI tools name objects by SHA-256; as-get finds them by it, and
+			// -o publishes a normally readable file.
+			e.ok(`as-get "sha256:$(sha256sum testdata/fixture/bin/app | cut -c1-64)" -o ` + out + `/by-sha && cmp ` + out + `/by-sha testdata/fixture/bin/app && [ "$(stat -c %a ` + out + `/by-sha)" = 644 ]`)
 		})
 	}
 }

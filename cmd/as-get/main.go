@@ -25,7 +25,8 @@ const usage = `Usage: as-get [flags] ADDRESS
        as-get [flags] --package NAME@VERSION PATH
        as-get [flags] --manifest NAME@VERSION [--jcs]
 
-Writes an object's bytes (by content address), a package file's bytes, or a
+Writes an object's bytes (by its blake3 content address, or by its sha256
+digest as OCI tools name it), a package file's bytes, or a
 finalised package's manifest (canonical CBOR, or JCS JSON with --jcs) to
 standard output, or to -o FILE (written to a temporary file and renamed into
 place only once complete and verified). --offset and --length select a byte
@@ -121,6 +122,9 @@ func run(ctx context.Context, args []string, stdio cli.Stdio) error {
 		defer rc.Close()
 		src, addr = rc, rec.ContentAddress
 	default:
+		if addr, err = reg.Resolve(ctx, addr); err != nil {
+			return err
+		}
 		rc, err := reg.DataPlane().ServeObject(ctx, addr, *offset, *length)
 		if err != nil {
 			return err
@@ -178,7 +182,9 @@ func deliver(stdio cli.Stdio, out string, force bool, src io.Reader, verify iden
 		tmp.Close()
 		return err
 	}
-	if err := errors.Join(check(), tmp.Sync(), tmp.Close()); err != nil {
+	// Like a file the shell would create (0666 less the usual umask 022),
+	// not the temporary file's private 0600.
+	if err := errors.Join(check(), tmp.Chmod(0o644), tmp.Sync(), tmp.Close()); err != nil {
 		return err
 	}
 	return os.Rename(tmp.Name(), out)

@@ -679,3 +679,22 @@ func (r *Registry) Replay(ctx context.Context, check bool) (ReplayResult, error)
 	}
 	return res, nil
 }
+
+// Resolve returns the BLAKE3 content address that names the object d
+// denotes: d itself for a blake3 address, or, for a sha256 digest (how OCI
+// tools name objects), the address of the stored object with that SHA-256.
+// ErrNotFound if no stored object has it.
+func (r *Registry) Resolve(ctx context.Context, d identity.Digest) (identity.Digest, error) {
+	if d.Algorithm() != identity.SHA256 {
+		return d, nil
+	}
+	var ca string
+	err := r.db.SQL.QueryRowContext(ctx, `SELECT content_address FROM storage_locations WHERE digest_sha256 = $1 LIMIT 1`, d.Hex()).Scan(&ca)
+	if errors.Is(err, sql.ErrNoRows) {
+		return identity.Digest{}, fmt.Errorf("%w: no stored object has %s", ErrNotFound, d)
+	}
+	if err != nil {
+		return identity.Digest{}, fmt.Errorf("registry: resolve %s: %w", d, err)
+	}
+	return identity.Parse(ca)
+}
