@@ -387,7 +387,13 @@ func TestTailReconnect(t *testing.T) {
 	l := events.New(d)
 	l.SafetyPoll = time.Hour // only notifications or reconnects may wake it
 	var kills atomic.Int64
+	// The test must not end (and cancel ctx) while the writer is still
+	// inside its last Commit: a tailer can see a commit before the call
+	// that made it returns.
+	writerDone := make(chan struct{})
+	defer func() { <-writerDone }()
 	go func() {
+		defer close(writerDone)
 		for i := range 30 {
 			if _, err := l.Commit(ctx, ev("a", i)); err != nil {
 				t.Error(err)
