@@ -65,6 +65,13 @@ type DataPlane interface {
 	// control plane's decision, not the data plane's.
 	DeleteObject(ctx context.Context, addr identity.Digest) error
 
+	// IngestBatch ingests many streams, workers at a time, with the
+	// guarantees of IngestStream for each, committing them together so
+	// that they share the cost of durability. errs[i] is srcs[i]'s
+	// failure; once one fails, the sources not yet started fail with
+	// context.Canceled.
+	IngestBatch(ctx context.Context, srcs []Source, workers int) (results []IngestResult, errs []error)
+
 	// BackendID names the backend that receipts from this data plane refer
 	// to.
 	BackendID() string

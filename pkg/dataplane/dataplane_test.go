@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"testing/iotest"
 
@@ -315,4 +316,49 @@ func TestRegistryWiring(t *testing.T) {
 			t.Errorf("Register(%q) accepted", bad)
 		}
 	}
+}
+
+// TestIngestBatch: good sources are stored and durable, a source that does
+// not match its expectation is refused with its own error and leaves
+// nothing, and a source that cannot be opened says so.
+func TestIngestBatch(t *testing.T) {
+	d, be := newDP(t)
+	ctx := context.Background()
+	var srcs []Source
+	var bodies [][]byte
+	for i := range 40 {
+		b := bytes.Repeat([]byte{byte(i)}, 1000+i*97)
+		bodies = append(bodies, b)
+		sum, _ := identity.SumReader(bytes.NewReader(b))
+		srcs = append(srcs, Source{Open: func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil }, Opts: IngestOptions{Expect: ExpectedOf(sum)}})
+	}
+	// Source 7 changed after it was "digested".
+	srcs[7].Open = func() (io.ReadCloser, error) { return io.NopCloser(strings.NewReader("changed")), nil }
+	res, errs := d.IngestBatch(ctx, srcs, 4)
+	if !errors.Is(errs[7], ErrDigestMismatch) {
+		t.Fatalf("source 7: %v, want ErrDigestMismatch", errs[7])
+	}
+	stored := 0
+	for i, err := range errs {
+		if i == 7 || err != nil {
+			continue // the rest may have been cancelled after the failure
+		}
+		stored++
+		if res[i].Sum.Size != int64(len(bodies[i])) {
+			t.Fatalf("source %d: result %+v", i, res[i])
+		}
+		if _, err := d.VerifyObject(ctx, res[i].Sum.BLAKE3); err != nil {
+			t.Fatalf("source %d not stored intact: %v", i, err)
+		}
+	}
+	changed, _ := identity.SumReader(strings.NewReader("changed"))
+	if _, err := be.Head(ctx, changed.BLAKE3); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("refused bytes were stored: %v", err)
+	}
+	// A clean batch stores everything.
+	srcs[7].Open = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(bodies[7])), nil }
+	if _, errs := d.IngestBatch(ctx, srcs, 4); errors.Join(errs...) != nil {
+		t.Fatalf("clean batch: %v", errors.Join(errs...))
+	}
+	t.Logf("first batch stored %d of 39 before stopping", stored)
 }

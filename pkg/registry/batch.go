@@ -3,9 +3,9 @@ package registry
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"io"
-	"sync"
 
 	"github.com/artifactstore/artifact-store/pkg/dataplane"
 	"github.com/artifactstore/artifact-store/pkg/events"
@@ -128,58 +128,32 @@ func (r *Registry) IngestFiles(ctx context.Context, ref Ref, in []Input, opts Ba
 	return out, nil
 }
 
-// storeAll makes the bytes of in[todo...] durable, workers at a time,
-// filling results. It returns the first failure to happen and stops
-// starting new inputs once one has; the other inputs then fail only
-// because they were cancelled, which is not their fault and not reported.
+// storeAll makes the bytes of in[todo...] durable through the data plane's
+// batch ingest (workers at a time, one durability barrier for the batch),
+// filling results. It returns the first real failure: other inputs that
+// fail only because the batch was cancelled after it are not reported.
 func (r *Registry) storeAll(ctx context.Context, ref Ref, in []Input, todo []int, workers int, results []*dataplane.IngestResult) error {
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	next := make(chan int)
-	var wg sync.WaitGroup
-	for range min(workers, len(todo)) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range next {
-				res, err := r.storeOne(ctx, in[i])
-				if err != nil {
-					// Only the first cause sticks: later errors are
-					// mostly this cancellation echoing back.
-					cancel(fmt.Errorf("registry: ingest %s into %s: %w", in[i].Path, ref, err))
-					continue
-				}
-				results[i] = &res
-			}
-		}()
+	srcs := make([]dataplane.Source, len(todo))
+	for k, i := range todo {
+		var opts dataplane.IngestOptions
+		if in[i].Expect != nil {
+			opts.Expect = dataplane.ExpectedOf(*in[i].Expect)
+		}
+		srcs[k] = dataplane.Source{Open: in[i].Open, Opts: opts}
 	}
-feed:
-	for _, i := range todo {
-		select {
-		case next <- i:
-		case <-ctx.Done():
-			break feed
+	res, errs := r.dp.IngestBatch(ctx, srcs, workers)
+	var first error
+	for k, i := range todo {
+		err := errs[k]
+		if err == nil {
+			results[i] = &res[k]
+			continue
+		}
+		if first == nil && (ctx.Err() != nil || !errors.Is(err, context.Canceled)) {
+			first = fmt.Errorf("registry: ingest %s into %s: %w", in[i].Path, ref, err)
 		}
 	}
-	close(next)
-	wg.Wait()
-	if ctx.Err() != nil {
-		return context.Cause(ctx) // the first failure, or the caller's cancellation
-	}
-	return nil
-}
-
-func (r *Registry) storeOne(ctx context.Context, f Input) (dataplane.IngestResult, error) {
-	src, err := f.Open()
-	if err != nil {
-		return dataplane.IngestResult{}, err
-	}
-	defer src.Close()
-	var dopts dataplane.IngestOptions
-	if f.Expect != nil {
-		dopts.Expect = dataplane.ExpectedOf(*f.Expect)
-	}
-	return r.dp.IngestStream(ctx, src, dopts)
+	return first
 }
 
 func fileOrNil(m map[string]File, path string) *File {

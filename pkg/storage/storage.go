@@ -151,6 +151,16 @@ type Summer interface {
 	Sum() identity.Sum
 }
 
+// BatchCommitter is an optional Backend capability: commit many writers of
+// this backend at once, with the guarantees of Writer.Commit for each, but
+// sharing the cost of making them durable (one barrier for the batch instead
+// of one per object). errs[i] is what Commit would have returned for ws[i];
+// every writer is finished afterwards, committed or not. ws and addrs have
+// the same length.
+type BatchCommitter interface {
+	CommitBatch(ctx context.Context, ws []Writer, addrs []identity.Digest) (errs []error)
+}
+
 // Info describes a stored object.
 type Info struct {
 	Address identity.Digest

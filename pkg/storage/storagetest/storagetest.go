@@ -80,7 +80,67 @@ func Checks() []Check {
 		{"ConcurrentSamePut", checkConcurrentSamePut},
 		{"ConcurrentDistinctPuts", checkConcurrentDistinct},
 		{"Health", checkHealth},
+		{"BatchCommit", checkBatchCommit},
 	}
+}
+
+// checkBatchCommit: a backend that offers storage.BatchCommitter commits a
+// batch with Commit's guarantees for each writer — good ones published,
+// an already stored one a no-op, a wrong digest refused and left nowhere.
+// Backends without the capability pass trivially.
+func checkBatchCommit(ctx context.Context, be storage.Backend) error {
+	bc, ok := be.(storage.BatchCommitter)
+	if !ok {
+		return nil
+	}
+	existing := data(900, 3000)
+	if _, err := put(ctx, be, existing, 1000); err != nil {
+		return err
+	}
+	bodies := [][]byte{data(901, 10), existing, data(902, 70_000), data(903, 1), data(904, 5000)}
+	var ws []storage.Writer
+	var addrs []identity.Digest
+	for i, b := range bodies {
+		w, err := be.Create(ctx)
+		if err != nil {
+			return err
+		}
+		if _, err := w.Write(b); err != nil {
+			return err
+		}
+		addr := addrOf(b)
+		if i == 3 {
+			addr = addrOf([]byte("not these bytes"))
+		}
+		ws, addrs = append(ws, w), append(addrs, addr)
+	}
+	errs := bc.CommitBatch(ctx, ws, addrs)
+	if len(errs) != len(ws) {
+		return failf("CommitBatch returned %d errors for %d writers", len(errs), len(ws))
+	}
+	var keep []identity.Digest
+	for i, b := range bodies {
+		if i == 3 {
+			if !errors.Is(errs[i], storage.ErrDigestMismatch) {
+				return failf("batch: wrong digest gave %v, want ErrDigestMismatch", errs[i])
+			}
+			if err := expectAbsent(ctx, be, addrs[i]); err != nil {
+				return err
+			}
+			if err := expectAbsent(ctx, be, addrOf(b)); err != nil {
+				return err
+			}
+			continue
+		}
+		if errs[i] != nil {
+			return failf("batch: writer %d: %v", i, errs[i])
+		}
+		if err := expectObject(ctx, be, addrs[i], b); err != nil {
+			return err
+		}
+		keep = append(keep, addrs[i])
+	}
+	return leftovers(ctx, be, keep...)
 }
 
 // data returns n deterministic pseudo-random bytes for seed.
