@@ -155,6 +155,12 @@ type Backend struct {
 	maxAttempts      int
 	copyLimit        int64 // maxCopy; tests lower it
 	bufs             sync.Pool
+
+	// active holds this process's multipart uploads in flight (key →
+	// upload id), so that ListIncomplete sees them even on a server that
+	// does not list uploads.
+	mu     sync.Mutex
+	active map[string]string
 }
 
 var (
@@ -219,9 +225,6 @@ func Open(ctx context.Context, opts Options) (*Backend, error) {
 	if opts.Credentials != nil {
 		lo = append(lo, awsconfig.WithCredentialsProvider(opts.Credentials))
 	}
-	if opts.HTTPClient != nil {
-		lo = append(lo, awsconfig.WithHTTPClient(opts.HTTPClient))
-	}
 	cfg, err := awsconfig.LoadDefaultConfig(ctx, lo...)
 	if err != nil {
 		return nil, fmt.Errorf("storage: %s: open: AWS configuration: %w", opts.ID, err)
@@ -232,6 +235,9 @@ func Open(ctx context.Context, opts Options) (*Backend, error) {
 		}
 		o.UsePathStyle = opts.PathStyle
 		o.DisableLogOutputChecksumValidationSkipped = true
+		if opts.HTTPClient != nil {
+			o.HTTPClient = opts.HTTPClient
+		}
 	})
 	base := strings.Trim(opts.Prefix, "/")
 	if base != "" {
@@ -240,7 +246,7 @@ func Open(ctx context.Context, opts Options) (*Backend, error) {
 	b := &Backend{
 		id: opts.ID, bucket: opts.Bucket, base: base, endpoint: opts.Endpoint,
 		client: client, partSize: opts.PartSize, concurrency: opts.Concurrency,
-		maxAttempts: opts.MaxAttempts, copyLimit: maxCopy,
+		maxAttempts: opts.MaxAttempts, copyLimit: maxCopy, active: map[string]string{},
 	}
 	b.bufs.New = func() any { p := make([]byte, 0, b.partSize); return &p }
 	return b, nil
@@ -393,6 +399,7 @@ func (w *writer) flush() error {
 			return w.b.mapErr(err)
 		}
 		w.uploadID = aws.ToString(out.UploadId)
+		w.b.track(w.key, w.uploadID, true)
 	}
 	select {
 	case w.sem <- struct{}{}:
@@ -452,6 +459,7 @@ func (w *writer) abort(ctx context.Context) {
 		cctx, cancel := cleanupContext(ctx)
 		defer cancel()
 		w.b.client.AbortMultipartUpload(cctx, &awss3.AbortMultipartUploadInput{Bucket: &w.b.bucket, Key: &w.key, UploadId: &w.uploadID})
+		w.b.track(w.key, w.uploadID, false)
 	}
 	w.release()
 }
@@ -562,6 +570,7 @@ func (w *writer) putMultipart(ctx context.Context, key string) error {
 		return w.b.mapErr(err)
 	}
 	// The upload is complete: from here on the temporary is an object.
+	w.b.track(w.key, w.uploadID, false)
 	w.uploadID = ""
 	w.done = true
 	w.cancel()
@@ -589,9 +598,10 @@ func (b *Backend) copy(ctx context.Context, src, dst string, size int64) error {
 		}
 		return nil
 	}
-	out, err := b.client.CreateMultipartUpload(ctx, &awss3.CreateMultipartUploadInput{
-		Bucket: &b.bucket, Key: &dst, ChecksumAlgorithm: types.ChecksumAlgorithmSha256,
-	})
+	// No checksum algorithm here: the parts are copied server-side, and
+	// servers would ask each UploadPartCopy for a checksum of a range we
+	// never hashed on its own.
+	out, err := b.client.CreateMultipartUpload(ctx, &awss3.CreateMultipartUploadInput{Bucket: &b.bucket, Key: &dst})
 	if err != nil {
 		return b.mapErr(err)
 	}
@@ -640,6 +650,17 @@ func copySource(bucket, key string) string {
 		segs[i] = url.PathEscape(s)
 	}
 	return bucket + "/" + strings.Join(segs, "/")
+}
+
+// track records (on) or forgets an upload in flight.
+func (b *Backend) track(key, id string, on bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if on {
+		b.active[key] = id
+	} else {
+		delete(b.active, key)
+	}
 }
 
 // Get implements storage.Backend: one ranged GET; only when the server
@@ -801,9 +822,10 @@ func (b *Backend) Health(ctx context.Context) (storage.Health, error) {
 		if cerr := ctx.Err(); cerr != nil {
 			return storage.Health{}, cerr
 		}
-		err = b.mapErr(err)
 		if httpStatus(err) == 404 {
-			err = fmt.Errorf("%w: bucket does not exist", storage.ErrUnavailable)
+			err = fmt.Errorf("%w: bucket does not exist (%v)", storage.ErrUnavailable, err)
+		} else {
+			err = b.mapErr(err)
 		}
 		h.Detail = fmt.Sprintf("%s: HeadBucket failed after %s: %v", where, lat.Round(time.Millisecond), err)
 		return h, nil
@@ -854,15 +876,20 @@ func (b *Backend) listObjects(ctx context.Context, prefix string, fn func(types.
 	return nil
 }
 
-// listUploads calls fn for every multipart upload under prefix.
+// listUploads calls fn for every multipart upload under prefix. It lists
+// the whole bucket's uploads and filters them here: MinIO answers a
+// ListMultipartUploads with a prefix that is not a whole key with nothing.
 func (b *Backend) listUploads(ctx context.Context, prefix string, fn func(types.MultipartUpload) error) error {
-	in := &awss3.ListMultipartUploadsInput{Bucket: &b.bucket, Prefix: &prefix}
+	in := &awss3.ListMultipartUploadsInput{Bucket: &b.bucket}
 	for {
 		page, err := b.client.ListMultipartUploads(ctx, in)
 		if err != nil {
 			return b.err("list", identity.Digest{}, b.mapErr(err))
 		}
 		for _, u := range page.Uploads {
+			if !strings.HasPrefix(aws.ToString(u.Key), prefix) {
+				continue
+			}
 			if err := fn(u); err != nil {
 				return err
 			}
@@ -876,13 +903,31 @@ func (b *Backend) listUploads(ctx context.Context, prefix string, fn func(types.
 
 // ListIncomplete implements storage.IncompleteLister: multipart uploads
 // ("upload <key> <upload id>") and temporary objects ("object <key>")
-// under <prefix>/tmp/.
+// under <prefix>/tmp/. Uploads are those the server lists and, in case a
+// server lists none, those this process has in flight.
 func (b *Backend) ListIncomplete(ctx context.Context, fn func(name string) error) error {
+	seen := map[string]bool{}
 	err := b.listUploads(ctx, b.base+tmpDir, func(u types.MultipartUpload) error {
-		return fn("upload " + aws.ToString(u.Key) + " " + aws.ToString(u.UploadId))
+		name := "upload " + aws.ToString(u.Key) + " " + aws.ToString(u.UploadId)
+		seen[name] = true
+		return fn(name)
 	})
 	if err != nil {
 		return err
+	}
+	b.mu.Lock()
+	var mine []string
+	for k, id := range b.active {
+		if name := "upload " + k + " " + id; !seen[name] {
+			mine = append(mine, name)
+		}
+	}
+	b.mu.Unlock()
+	sort.Strings(mine)
+	for _, name := range mine {
+		if err := fn(name); err != nil {
+			return err
+		}
 	}
 	return b.listObjects(ctx, b.base+tmpDir, func(o types.Object) error {
 		return fn("object " + aws.ToString(o.Key))
