@@ -14,7 +14,6 @@ import (
 	"path/filepath"
 
 	"github.com/artifactstore/artifact-store/internal/cli"
-	"github.com/artifactstore/artifact-store/pkg/dataplane"
 	"github.com/artifactstore/artifact-store/pkg/db"
 	"github.com/artifactstore/artifact-store/pkg/manifest"
 	"github.com/artifactstore/artifact-store/pkg/registry"
@@ -54,7 +53,7 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		d.Close()
 		return nil, fmt.Errorf("storage root %s: %w", o.LocalRoot, err)
 	}
-	dp, closeDP, err := dataplane.OpenLocal(nil, "local", o.LocalRoot)
+	dp, closeDP, err := openDataPlaneFor(ctx, o)
 	if err != nil {
 		d.Close()
 		return nil, err
