@@ -77,6 +77,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
@@ -421,7 +422,7 @@ func (w *writer) flush() error {
 			Bucket: &w.b.bucket, Key: &w.key, UploadId: &w.uploadID, PartNumber: aws.Int32(num),
 			Body: bytes.NewReader(part), ContentLength: aws.Int64(int64(len(part))),
 			ChecksumAlgorithm: types.ChecksumAlgorithmSha256, ChecksumSHA256: &cs,
-		})
+		}, unsignedPayload)
 		w.mu.Lock()
 		defer w.mu.Unlock()
 		if err != nil {
@@ -521,6 +522,15 @@ func (w *writer) commit(ctx context.Context, addr identity.Digest) error {
 	return w.putMultipart(ctx, key)
 }
 
+// unsignedPayload leaves the body out of the request signature
+// (x-amz-content-sha256: UNSIGNED-PAYLOAD) for the requests that carry
+// x-amz-checksum-sha256: the server checks the bytes against that checksum,
+// which is itself signed, so a second SHA-256 pass over every byte only to
+// sign it would buy nothing.
+func unsignedPayload(o *awss3.Options) {
+	o.APIOptions = append(o.APIOptions, v4.SwapComputePayloadSHA256ForUnsignedPayloadMiddleware)
+}
+
 // putSingle PUTs the one buffered part straight to the final key.
 func (w *writer) putSingle(ctx context.Context, key string, sum identity.Sum) error {
 	cs := base64.StdEncoding.EncodeToString(sum.SHA256.Bytes())
@@ -528,7 +538,7 @@ func (w *writer) putSingle(ctx context.Context, key string, sum identity.Sum) er
 	_, err := w.b.client.PutObject(ctx, &awss3.PutObjectInput{
 		Bucket: &w.b.bucket, Key: &key, Body: bytes.NewReader(part), ContentLength: aws.Int64(int64(len(part))),
 		ChecksumAlgorithm: types.ChecksumAlgorithmSha256, ChecksumSHA256: &cs, IfNoneMatch: aws.String("*"),
-	})
+	}, unsignedPayload)
 	if err != nil && !w.b.lostRace(ctx, key, err) {
 		return w.b.mapErr(err)
 	}

@@ -29,6 +29,18 @@ func open(t *testing.T, tune func(*s3.Options)) (*s3.Backend, *s3test.Server, s3
 	return b, srv, loc
 }
 
+// openB is open for benchmarks, with the default part size.
+func openB(b *testing.B) (*s3.Backend, *s3test.Server, s3test.Location) {
+	b.Helper()
+	srv := s3test.Start(b)
+	loc := srv.NewBucket(b)
+	be, err := s3.Open(b.Context(), srv.Options(loc))
+	if err != nil {
+		b.Fatal(err)
+	}
+	return be, srv, loc
+}
+
 func TestConformance(t *testing.T) {
 	storagetest.Run(t, func(t *testing.T) storage.Backend {
 		b, _, _ := open(t, nil)
