@@ -183,9 +183,11 @@ func count(ops []string, name string) int {
 	return n
 }
 
+func newHTTPClient(rt *recorder) *http.Client { return &http.Client{Transport: rt} }
+
 func recorded(t *testing.T) (*s3.Backend, *recorder, *s3test.Server, s3test.Location) {
 	rt := &recorder{}
-	b, srv, loc := open(t, func(o *s3.Options) { o.HTTPClient = &http.Client{Transport: rt} })
+	b, srv, loc := open(t, func(o *s3.Options) { o.HTTPClient = newHTTPClient(rt) })
 	return b, rt, srv, loc
 }
 

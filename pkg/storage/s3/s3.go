@@ -459,8 +459,12 @@ func (w *writer) abort(ctx context.Context) {
 	if w.uploadID != "" {
 		cctx, cancel := cleanupContext(ctx)
 		defer cancel()
-		w.b.client.AbortMultipartUpload(cctx, &awss3.AbortMultipartUploadInput{Bucket: &w.b.bucket, Key: &w.key, UploadId: &w.uploadID})
-		w.b.track(w.key, w.uploadID, false)
+		_, err := w.b.client.AbortMultipartUpload(cctx, &awss3.AbortMultipartUploadInput{Bucket: &w.b.bucket, Key: &w.key, UploadId: &w.uploadID})
+		if err == nil || errors.Is(w.b.mapErr(err), storage.ErrNotFound) {
+			w.b.track(w.key, w.uploadID, false)
+		}
+		// Otherwise (the server is gone) the upload stays listed by
+		// ListIncomplete, and CleanStale removes it once the server is back.
 	}
 	w.release()
 }
@@ -506,6 +510,14 @@ func (w *writer) commit(ctx context.Context, addr identity.Digest) error {
 	}
 	if got != addr {
 		return &storage.MismatchError{Want: addr, Got: got, Size: sum.Size}
+	}
+	// A part that failed is the error to report (not whatever the next
+	// request to the same server says).
+	if w.uploadID != "" {
+		w.wg.Wait()
+		if err := w.uploadError(); err != nil {
+			return err
+		}
 	}
 	// Already stored: a cheap no-op, the existing object is kept.
 	ok, _, err := w.b.exists(ctx, key)
