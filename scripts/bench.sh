@@ -22,3 +22,10 @@ scripts/with-postgres.sh scripts/bench/ingest.sh "$data" "$PWD/bin"
 echo
 echo "storage: the data plane alone into the local backend, beside cp + sync (scripts/bench-storage.sh):"
 ROUNDS=${STORAGE_ROUNDS:-1} scripts/bench-storage.sh
+echo
+if [ -x "${HOME}/.cache/artifact-store/bin/minio" ]; then
+  echo "S3 backend (MinIO on this machine) beside the local backend:"
+  scripts/bench/s3.sh "$PWD/bin"
+else
+  echo "S3 bench skipped: run scripts/install-minio.sh first"
+fi

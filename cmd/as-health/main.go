@@ -22,6 +22,7 @@ import (
 	"github.com/artifactstore/artifact-store/pkg/health"
 	"github.com/artifactstore/artifact-store/pkg/storage"
 	"github.com/artifactstore/artifact-store/pkg/storage/local"
+	"github.com/artifactstore/artifact-store/pkg/storage/s3"
 )
 
 const usage = `Usage: as-health [--addr HOST:PORT] [--check] [--timeout D]
@@ -132,7 +133,8 @@ func run(ctx context.Context, args []string, stdio cli.Stdio) error {
 		}
 		return nil
 	}
-	log.Info("configured", "database", redact(cfg.DatabaseURL), "storage_backend", cfg.StorageBackend, "local_root", cfg.LocalRoot, "probe_timeout", *timeout)
+	log.Info("configured", "database", redact(cfg.DatabaseURL), "storage_backend", cfg.StorageBackend, "local_root", cfg.LocalRoot,
+		"s3_endpoint", cfg.S3.Endpoint, "s3_bucket", cfg.S3.Bucket, "s3_prefix", cfg.S3.Prefix, "probe_timeout", *timeout)
 	return serve(ctx, *addr, checker, *timeout, log)
 }
 
@@ -151,6 +153,18 @@ func redact(raw string) string {
 func openBackends(cfg config.Config, log *slog.Logger) (map[string]health.BackendProber, func()) {
 	if err := cfg.CheckBackend(); err != nil {
 		return map[string]health.BackendProber{cfg.StorageBackend: failing{err}}, func() {}
+	}
+	if cfg.StorageBackend == config.BackendS3 {
+		// Open sends no request: each probe is a HeadBucket.
+		b, err := s3.Open(context.Background(), s3.Options{
+			ID: config.BackendS3, Bucket: cfg.S3.Bucket, Prefix: cfg.S3.Prefix, Region: cfg.S3.Region,
+			Endpoint: cfg.S3.Endpoint, PathStyle: cfg.S3.PathStyle,
+		})
+		if err != nil {
+			log.Warn("storage backend not ready", "backend", config.BackendS3, "err", err)
+			return map[string]health.BackendProber{config.BackendS3: failing{err}}, func() {}
+		}
+		return map[string]health.BackendProber{config.BackendS3: b}, func() { b.Close() }
 	}
 	lb := &lazyLocal{root: cfg.LocalRoot}
 	if _, err := lb.backend(); err != nil {

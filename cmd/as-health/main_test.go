@@ -30,6 +30,9 @@ func cleanEnv(t *testing.T, extra ...string) (string, []string) {
 		"XDG_DATA_HOME=" + data,
 		"ARTIFACTSTORE_DATABASE_URL=", "ARTIFACTSTORE_STORAGE_LOCAL_ROOT=",
 		"ARTIFACTSTORE_STORAGE_BACKEND=", "ARTIFACTSTORE_LOG_LEVEL=",
+		"ARTIFACTSTORE_S3_ENDPOINT=", "ARTIFACTSTORE_S3_BUCKET=", "ARTIFACTSTORE_S3_PREFIX=",
+		"ARTIFACTSTORE_S3_REGION=", "ARTIFACTSTORE_S3_PATH_STYLE=",
+		"AWS_CONFIG_FILE=" + os.DevNull, "AWS_SHARED_CREDENTIALS_FILE=" + os.DevNull,
 	}
 	return data, append(env, extra...)
 }
@@ -97,7 +100,10 @@ func TestCheckFailures(t *testing.T) {
 	}{
 		{"fail_db_unreachable", []string{"ARTIFACTSTORE_DATABASE_URL=postgres://as@127.0.0.1:1/as?sslmode=disable"}, []string{"--timeout", "1s"},
 			1, []string{"fail", "database"}, "database"},
-		{"fail_s3_not_built", []string{"ARTIFACTSTORE_STORAGE_BACKEND=s3"}, nil,
+		{"fail_s3_no_bucket", []string{"ARTIFACTSTORE_STORAGE_BACKEND=s3"}, nil,
+			1, []string{"backends.s3"}, "backends.s3"},
+		{"fail_s3_unreachable", []string{"ARTIFACTSTORE_STORAGE_BACKEND=s3", "ARTIFACTSTORE_S3_BUCKET=b-1",
+			"ARTIFACTSTORE_S3_ENDPOINT=http://127.0.0.1:1", "AWS_ACCESS_KEY_ID=AKIAHEALTHTEST", "AWS_SECRET_ACCESS_KEY=never-shown-secret"}, []string{"--timeout", "2s"},
 			1, []string{"backends.s3"}, "backends.s3"},
 		{"fail_bad_url", nil, []string{"--db", "mysql://x"},
 			1, []string{"--db", "unsupported scheme"}, ""},
@@ -119,6 +125,9 @@ func TestCheckFailures(t *testing.T) {
 				if !strings.Contains(string(r.Stderr), s) {
 					t.Errorf("stderr %q lacks %q", r.Stderr, s)
 				}
+			}
+			if bytes.Contains(r.Stdout, []byte("never-shown-secret")) || bytes.Contains(r.Stderr, []byte("never-shown-secret")) {
+				t.Errorf("output shows the secret key:\n%s\n%s", r.Stdout, r.Stderr)
 			}
 			if tt.failed != "" {
 				rep := report(t, r.Stdout)

@@ -8,13 +8,11 @@ import (
 	"context"
 	"errors"
 	"flag"
-	"fmt"
 	"os"
 	"os/user"
 
 	"github.com/artifactstore/artifact-store/internal/cli"
 	"github.com/artifactstore/artifact-store/pkg/config"
-	"github.com/artifactstore/artifact-store/pkg/dataplane"
 	"github.com/artifactstore/artifact-store/pkg/db"
 	"github.com/artifactstore/artifact-store/pkg/manifest"
 	"github.com/artifactstore/artifact-store/pkg/registry"
@@ -22,10 +20,9 @@ import (
 
 // Options say where the store is and who acts on it.
 type Options struct {
-	DatabaseURL string // sqlite:… or postgres://…
-	LocalRoot   string // the local backend's root directory
-	Actor       string // "" → ARTIFACTSTORE_ACTOR, else the user name
-	Tool        string // the tool recorded in manifests' provenance
+	Config config.Config // database, storage backend (package config)
+	Actor  string        // "" → ARTIFACTSTORE_ACTOR, else the user name
+	Tool   string        // the tool recorded in manifests' provenance
 }
 
 // Store is an open registry with what it needs.
@@ -39,10 +36,10 @@ type Store struct {
 // db.ErrSchemaBehind, whose message says how to migrate; the embedded
 // SQLite default migrates itself.
 func Open(ctx context.Context, o Options) (*Store, error) {
-	if o.DatabaseURL == "" || o.LocalRoot == "" {
-		return nil, errors.New("store: database URL and storage root are required")
+	if o.Config.DatabaseURL == "" {
+		return nil, errors.New("store: no database URL (use Flags.Options or config.Load)")
 	}
-	d, err := db.Open(ctx, o.DatabaseURL)
+	d, err := db.Open(ctx, o.Config.DatabaseURL)
 	if err != nil {
 		return nil, err
 	}
@@ -50,11 +47,7 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		d.Close()
 		return nil, err
 	}
-	if err := os.MkdirAll(o.LocalRoot, 0o755); err != nil {
-		d.Close()
-		return nil, fmt.Errorf("storage root %s: %w", o.LocalRoot, err)
-	}
-	dp, closeDP, err := dataplane.OpenLocal(nil, "local", o.LocalRoot)
+	dp, closeDP, err := openDataPlane(ctx, o.Config)
 	if err != nil {
 		d.Close()
 		return nil, err
@@ -114,8 +107,5 @@ func (f *Flags) Options(tool string) (Options, error) {
 	if err != nil {
 		return Options{}, err
 	}
-	if err := cfg.CheckBackend(); err != nil {
-		return Options{}, err
-	}
-	return Options{DatabaseURL: cfg.DatabaseURL, LocalRoot: cfg.LocalRoot, Actor: f.Actor, Tool: tool}, nil
+	return Options{Config: cfg, Actor: f.Actor, Tool: tool}, nil
 }

@@ -13,11 +13,11 @@
 // Environment variables:
 //
 //	ARTIFACTSTORE_DATABASE_URL        sqlite:PATH or postgres://… (flag --db)
-//	ARTIFACTSTORE_STORAGE_BACKEND     local (default) or s3 (not built yet)
+//	ARTIFACTSTORE_STORAGE_BACKEND     local (default) or s3
 //	ARTIFACTSTORE_STORAGE_LOCAL_ROOT  absolute directory (flag --storage-root)
 //	ARTIFACTSTORE_LOG_LEVEL           debug, info, warn, error (flag --log-level)
-//	ARTIFACTSTORE_S3_ENDPOINT, _BUCKET, _REGION, _PREFIX
-//	                                  kept for the S3 backend, unused so far
+//	ARTIFACTSTORE_S3_ENDPOINT, _BUCKET, _REGION, _PREFIX, _PATH_STYLE
+//	                                  the S3 backend (credentials: the AWS chain)
 //
 // [Load] validates everything at once and returns a single error naming
 // each bad variable or flag, so that every tool reports a bad URL or an
@@ -47,6 +47,7 @@ const (
 	EnvS3Bucket       = "ARTIFACTSTORE_S3_BUCKET"
 	EnvS3Region       = "ARTIFACTSTORE_S3_REGION"
 	EnvS3Prefix       = "ARTIFACTSTORE_S3_PREFIX"
+	EnvS3PathStyle    = "ARTIFACTSTORE_S3_PATH_STYLE"
 )
 
 // Storage backend kinds.
@@ -66,7 +67,7 @@ var (
 	// ErrInvalid is wrapped by every validation error Load returns.
 	ErrInvalid = errors.New("config: invalid configuration")
 	// ErrNotBuilt is returned by [Config.CheckBackend] for a backend whose
-	// name is reserved but whose code does not exist yet (s3).
+	// name is reserved but whose code does not exist yet (none today).
 	ErrNotBuilt = errors.New("not built yet")
 )
 
@@ -91,6 +92,11 @@ type Config struct {
 // the standard AWS chain, never from here).
 type S3 struct {
 	Endpoint, Bucket, Region, Prefix string
+	// PathStyle addresses the bucket as <endpoint>/<bucket>/<key>:
+	// $ARTIFACTSTORE_S3_PATH_STYLE (true/false), by default true when an
+	// endpoint is given (MinIO, Garage, Ceph RGW, VersityGW need it) and
+	// false for AWS S3.
+	PathStyle bool
 }
 
 // Overrides are values given on the command line; each non-empty field
@@ -179,6 +185,18 @@ func LoadWith(getenv func(string) string, o Overrides) (Config, error) {
 		}
 	}
 
+	c.S3.PathStyle = c.S3.Endpoint != ""
+	if v := strings.TrimSpace(getenv(EnvS3PathStyle)); v != "" {
+		switch strings.ToLower(v) {
+		case "1", "true", "yes", "on":
+			c.S3.PathStyle = true
+		case "0", "false", "no", "off":
+			c.S3.PathStyle = false
+		default:
+			bad("$"+EnvS3PathStyle, "%q is not a boolean (want true or false)", v)
+		}
+	}
+
 	switch c.StorageBackend {
 	case "":
 		c.StorageBackend = BackendLocal
@@ -214,15 +232,62 @@ func LoadWith(getenv func(string) string, o Overrides) (Config, error) {
 }
 
 // CheckBackend reports whether the configured storage backend can be used
-// by this build: nil for local, an error wrapping ErrNotBuilt for s3.
+// by this build and has what it needs: nil for local; for s3, a bucket
+// name S3 accepts and, if given, an http:// or https:// endpoint without
+// credentials in it. The error wraps ErrInvalid.
 func (c Config) CheckBackend() error {
 	switch c.StorageBackend {
 	case BackendLocal, "":
 		return nil
 	case BackendS3:
-		return fmt.Errorf("config: $%s=s3: the S3 storage backend is %w (use %s)", EnvStorageBackend, ErrNotBuilt, BackendLocal)
+		return c.S3.check()
 	}
 	return fmt.Errorf("config: $%s: unknown storage backend %q", EnvStorageBackend, c.StorageBackend)
+}
+
+func (s S3) check() error {
+	var errs []string
+	if s.Bucket == "" {
+		errs = append(errs, fmt.Sprintf("$%s is required with $%s=s3", EnvS3Bucket, EnvStorageBackend))
+	} else if why := bucketName(s.Bucket); why != "" {
+		errs = append(errs, fmt.Sprintf("$%s: bucket name %q %s", EnvS3Bucket, s.Bucket, why))
+	}
+	if s.Endpoint != "" {
+		u, err := url.Parse(s.Endpoint)
+		switch {
+		case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
+			errs = append(errs, fmt.Sprintf("$%s: want an http:// or https:// URL with a host (like http://127.0.0.1:9000)", EnvS3Endpoint))
+		case u.User != nil:
+			// The value is not repeated: it holds a secret.
+			errs = append(errs, fmt.Sprintf("$%s must not carry credentials: give them through the AWS chain (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, a profile or a role)", EnvS3Endpoint))
+		}
+	}
+	switch len(errs) {
+	case 0:
+		return nil
+	case 1:
+		return fmt.Errorf("%w: %s", ErrInvalid, errs[0])
+	}
+	return fmt.Errorf("%w: %s", ErrInvalid, strings.Join(errs, "; "))
+}
+
+// bucketName says what is wrong with an S3 bucket name ("" if nothing):
+// 3-63 characters of lowercase letters, digits, '.' and '-', starting and
+// ending with a letter or digit.
+func bucketName(b string) string {
+	if len(b) < 3 || len(b) > 63 {
+		return "must be 3 to 63 characters long"
+	}
+	for i := 0; i < len(b); i++ {
+		c := b[i]
+		if !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '.' || c == '-') {
+			return "may hold only lowercase letters, digits, '.' and '-'"
+		}
+	}
+	if end := b[len(b)-1]; b[0] == '.' || b[0] == '-' || end == '.' || end == '-' {
+		return "must start and end with a letter or digit"
+	}
+	return ""
 }
 
 // DataDir returns the default data directory, $XDG_DATA_HOME/artifact-store,

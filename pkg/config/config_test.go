@@ -48,7 +48,7 @@ func TestLoad(t *testing.T) {
 				config.EnvS3Bucket: "b", config.EnvS3Region: "eu-west-1", config.EnvS3Endpoint: "http://minio:9000", config.EnvS3Prefix: "p/"},
 			want: config.Config{DataDir: "/home/u/.local/share/artifact-store", DatabaseURL: "postgres://as:secret@db:5432/as?sslmode=disable",
 				StorageBackend: "local", LocalRoot: tmp + "/objects", LogLevel: slog.LevelDebug,
-				S3: config.S3{Endpoint: "http://minio:9000", Bucket: "b", Region: "eu-west-1", Prefix: "p/"}},
+				S3: config.S3{Endpoint: "http://minio:9000", Bucket: "b", Region: "eu-west-1", Prefix: "p/", PathStyle: true}},
 		},
 		{
 			name: "good_flags_override_env",
@@ -185,9 +185,60 @@ func TestCheckBackend(t *testing.T) {
 	if err := (config.Config{StorageBackend: "local"}).CheckBackend(); err != nil {
 		t.Errorf("local: %v", err)
 	}
-	err := (config.Config{StorageBackend: "s3"}).CheckBackend()
-	if !errors.Is(err, config.ErrNotBuilt) || !strings.Contains(err.Error(), "S3") {
-		t.Errorf("s3: %v", err)
+	for _, tt := range []struct {
+		name string
+		s3   config.S3
+		errs []string // substrings; nil: accepted
+	}{
+		{"good_aws", config.S3{Bucket: "my-bucket.1"}, nil},
+		{"good_minio", config.S3{Bucket: "artifacts", Endpoint: "http://127.0.0.1:9000", PathStyle: true}, nil},
+		{"fail_no_bucket", config.S3{}, []string{"ARTIFACTSTORE_S3_BUCKET is required"}},
+		{"fail_bucket_upper", config.S3{Bucket: "My_Bucket"}, []string{"lowercase"}},
+		{"fail_bucket_short", config.S3{Bucket: "ab"}, []string{"3 to 63"}},
+		{"fail_bucket_dash", config.S3{Bucket: "-abc"}, []string{"start and end"}},
+		{"fail_endpoint_scheme", config.S3{Bucket: "abc", Endpoint: "minio:9000"}, []string{"ARTIFACTSTORE_S3_ENDPOINT", "http://"}},
+		{"fail_endpoint_credentials", config.S3{Bucket: "abc", Endpoint: "http://key:hunter2@minio:9000"}, []string{"must not carry credentials"}},
+		{"fail_both", config.S3{Endpoint: "ftp://x"}, []string{"BUCKET", "ENDPOINT"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			err := (config.Config{StorageBackend: "s3", S3: tt.s3}).CheckBackend()
+			if tt.errs == nil {
+				if err != nil {
+					t.Fatalf("rejected: %v", err)
+				}
+				return
+			}
+			if !errors.Is(err, config.ErrInvalid) {
+				t.Fatalf("got %v, want ErrInvalid", err)
+			}
+			for _, e := range tt.errs {
+				if !strings.Contains(err.Error(), e) {
+					t.Errorf("error %q lacks %q", err, e)
+				}
+			}
+			if strings.Contains(err.Error(), "hunter2") {
+				t.Errorf("error repeats a password: %v", err)
+			}
+		})
+	}
+}
+
+func TestS3PathStyle(t *testing.T) {
+	for _, tt := range []struct {
+		env  map[string]string
+		want bool
+		bad  bool
+	}{
+		{map[string]string{"HOME": "/h"}, false, false},
+		{map[string]string{"HOME": "/h", config.EnvS3Endpoint: "http://m:9000"}, true, false},
+		{map[string]string{"HOME": "/h", config.EnvS3Endpoint: "http://m:9000", config.EnvS3PathStyle: "false"}, false, false},
+		{map[string]string{"HOME": "/h", config.EnvS3PathStyle: "TRUE"}, true, false},
+		{map[string]string{"HOME": "/h", config.EnvS3PathStyle: "maybe"}, false, true},
+	} {
+		c, err := config.Load(env(tt.env))
+		if (err != nil) != tt.bad || c.S3.PathStyle != tt.want {
+			t.Errorf("%v: PathStyle %v, %v; want %v (error: %v)", tt.env, c.S3.PathStyle, err, tt.want, tt.bad)
+		}
 	}
 }
 
