@@ -7,7 +7,7 @@ MODULE    := github.com/artifactstore/artifact-store
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
 export GOFLAGS ?= -trimpath
 
-.PHONY: all build install test test-short lint type bench fuzz demo dev migrate migrate-fresh clean
+.PHONY: all build install test test-short lint type bench fuzz reliability demo dev migrate migrate-fresh clean
 
 all: build
 
@@ -42,6 +42,10 @@ type:
 ## bench: Go benchmarks and the tool-versus-peer table (scripts/bench.sh)
 bench: build
 	scripts/bench.sh
+
+## reliability: SIGKILLs, bad input, tampering, concurrency at full size, short fuzzing; ends with a table
+reliability: build
+	scripts/reliability.sh
 
 ## fuzz: each fuzz target for FUZZTIME (default 30s)
 fuzz:

@@ -28,8 +28,10 @@ func repoRoot() string {
 // env is a store of one dialect: its environment and a shell to run
 // pipelines with the tools on PATH.
 type env struct {
-	t    *testing.T
-	vars []string
+	t     *testing.T
+	vars  []string
+	dbURL string // the store's database
+	root  string // the local object root
 }
 
 func newEnv(t *testing.T, d db.Dialect) *env {
@@ -44,9 +46,10 @@ func newEnv(t *testing.T, d db.Dialect) *env {
 		"ARTIFACTSTORE_STORAGE_LOCAL_ROOT=" + filepath.Join(data, "objects"),
 		"ARTIFACTSTORE_ACTOR=e2e",
 	}
-	e := &env{t: t, vars: vars}
+	e := &env{t: t, vars: vars, dbURL: "sqlite:" + filepath.Join(data, "artifact-store", "store.db"), root: filepath.Join(data, "objects")}
 	if d == db.Postgres {
-		e.vars = append(e.vars, "ARTIFACTSTORE_DATABASE_URL="+dbtest.PostgresURL(t))
+		e.dbURL = dbtest.PostgresURL(t)
+		e.vars = append(e.vars, "ARTIFACTSTORE_DATABASE_URL="+e.dbURL)
 		if out, code := e.sh("as-events migrate"); code != 0 {
 			t.Fatalf("migrate: %s", out)
 		}

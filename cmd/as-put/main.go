@@ -135,6 +135,9 @@ func run(ctx context.Context, args []string, stdio cli.Stdio) error {
 	if err != nil {
 		return err
 	}
+	if len(recs) == 0 {
+		return errors.New("no file records on standard input; nothing stored (try: find DIR -type f | as-digest | as-put --package NAME@VERSION)")
+	}
 	paths := make([]string, len(recs))
 	for i, r := range recs {
 		paths[i] = r.Path
@@ -151,6 +154,15 @@ func run(ctx context.Context, args []string, stdio cli.Stdio) error {
 		seen[p] = i
 	}
 
+	// Every named file must be there before the package is touched: a
+	// missing file is bad input and must not leave a new, empty package.
+	for i, r := range recs {
+		if fi, err := os.Stat(r.Path); err != nil {
+			return fmt.Errorf("record %d: %w; nothing stored", i+1, err)
+		} else if !fi.Mode().IsRegular() {
+			return fmt.Errorf("record %d: %s is not a regular file; nothing stored", i+1, r.Path)
+		}
+	}
 	st, err := store.Open(ctx, opts)
 	if err != nil {
 		return err

@@ -30,6 +30,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/artifactstore/artifact-store/pkg/config"
@@ -137,15 +138,34 @@ func openSQLite(ctx context.Context, rawURL string) (*DB, error) {
 		sqldb.Close()
 		return nil, fmt.Errorf("db: open %s: %w", path, err)
 	}
+	// Several processes may open a new store at once (parallel as-put in
+	// CI): serialise the self-migration on a lock file beside the
+	// database, so that the later ones wait and find the schema current.
+	unlock, err := lockFile(path + ".migrate-lock")
+	if err != nil {
+		sqldb.Close()
+		return nil, fmt.Errorf("db: open %s: %w", path, err)
+	}
+	defer unlock()
 	if err := d.Migrate(ctx); err != nil {
-		// Another process may have been migrating the same file at the
-		// same moment; what matters is that the schema is now current.
-		if st, serr := d.SchemaStatus(ctx); serr != nil || st.Pending {
-			sqldb.Close()
-			return nil, err
-		}
+		sqldb.Close()
+		return nil, err
 	}
 	return d, nil
+}
+
+// lockFile takes an exclusive advisory lock (flock) on path, creating it,
+// and returns the function that releases it.
+func lockFile(path string) (func(), error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("lock %s: %w", path, err)
+	}
+	return func() { f.Close() }, nil // closing releases the lock
 }
 
 func openPostgres(ctx context.Context, rawURL string) (*DB, error) {

@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/artifactstore/artifact-store/pkg/db"
@@ -281,5 +282,32 @@ func TestDefaultURL(t *testing.T) {
 	t.Setenv("ARTIFACTSTORE_DATABASE_URL", "postgres://h/db")
 	if u, _ := db.DefaultURL(); u != "postgres://h/db" {
 		t.Errorf("DefaultURL = %s", u)
+	}
+}
+
+// TestConcurrentFirstOpen: several openers of one new embedded store at
+// once (parallel tools in CI) all succeed, and the schema is current.
+func TestConcurrentFirstOpen(t *testing.T) {
+	url := "sqlite:" + filepath.Join(t.TempDir(), "new.db")
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	errs := make([]error, 8)
+	for i := range errs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			d, err := db.Open(ctx, url)
+			if err == nil {
+				err = d.CheckSchema(ctx)
+				d.Close()
+			}
+			errs[i] = err
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("opener %d: %v", i, err)
+		}
 	}
 }

@@ -1,0 +1,440 @@
+package e2e
+
+// The reliability suite (issue 9): crash safety under SIGKILL, bad input to
+// every tool, tampering with the log, and concurrent writers. Each test
+// counts what it tried in the file named by AS_RELIABILITY_REPORT (one
+// "name value" line per figure), which scripts/reliability.sh sums into a
+// table. AS_RELIABILITY_FULL=1 (make reliability) runs the full-size
+// version; make test runs a short one.
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io/fs"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/artifactstore/artifact-store/internal/tooltest"
+	"github.com/artifactstore/artifact-store/pkg/db"
+	"github.com/artifactstore/artifact-store/pkg/identity"
+)
+
+func full() bool { return os.Getenv("AS_RELIABILITY_FULL") == "1" }
+
+var reportMu sync.Mutex
+
+// report adds value to figure name in the reliability report, if one is kept.
+func report(t *testing.T, name string, value int) {
+	p := os.Getenv("AS_RELIABILITY_REPORT")
+	if p == "" {
+		return
+	}
+	reportMu.Lock()
+	defer reportMu.Unlock()
+	f, err := os.OpenFile(p, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	fmt.Fprintf(f, "%s %d\n", name, value)
+}
+
+// crashTree writes files small and large and returns the directory.
+func crashTree(t *testing.T, small int) string {
+	dir := t.TempDir()
+	rng := rand.New(rand.NewPCG(9, 9))
+	for i := range small {
+		b := make([]byte, 200+rng.IntN(20_000))
+		for k := range b {
+			b[k] = byte(rng.Uint32())
+		}
+		os.MkdirAll(filepath.Join(dir, fmt.Sprint("d", i%10)), 0o755)
+		os.WriteFile(filepath.Join(dir, fmt.Sprint("d", i%10), fmt.Sprint("f", i)), b, 0o644)
+	}
+	for i := range 3 {
+		b := bytes.Repeat([]byte{byte(i), 1, 2, 3}, (1+i)<<18) // 1, 2, 3 MiB
+		os.WriteFile(filepath.Join(dir, fmt.Sprint("big", i)), b, 0o644)
+	}
+	return dir
+}
+
+// checkInvariants proves what a crash must never break: every object at a
+// final key hashes to its name, every view row points at a stored object,
+// the hash chain verifies and the views equal a replay of the log.
+func (e *env) checkInvariants(ctx context.Context) {
+	e.t.Helper()
+	objects := map[string]bool{}
+	err := filepath.WalkDir(e.root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || strings.HasPrefix(p, filepath.Join(e.root, "tmp")+string(filepath.Separator)) {
+			return err
+		}
+		f, err := os.Open(p)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		sum, err := identity.SumReader(f)
+		if err != nil {
+			return err
+		}
+		if name := filepath.Base(p); sum.BLAKE3.Hex() != name {
+			e.t.Fatalf("object %s holds bytes hashing to %s: a partial or wrong object at a final key", p, sum.BLAKE3)
+		}
+		objects[sum.BLAKE3.String()] = true
+		return nil
+	})
+	if err != nil && !os.IsNotExist(err) {
+		e.t.Fatal(err)
+	}
+	d, err := db.Open(ctx, e.dbURL)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer d.Close()
+	for _, q := range []string{`SELECT content_address FROM artifact_files`, `SELECT content_address FROM storage_locations`} {
+		rows, err := d.SQL.QueryContext(ctx, q)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		for rows.Next() {
+			var ca string
+			rows.Scan(&ca)
+			if !objects[ca] {
+				rows.Close()
+				e.t.Fatalf("%s: a view row points at %s, which is not stored", q, ca)
+			}
+		}
+		rows.Close()
+	}
+	e.ok("as-events verify >/dev/null && as-replay --check >/dev/null")
+}
+
+// killAt starts the tool with stdin from a file, kills it with SIGKILL
+// after delay, and reports whether it was still running (a real kill).
+func (e *env) killAt(delay time.Duration, stdinFile string, tool string, args ...string) bool {
+	e.t.Helper()
+	cmd := exec.Command(tooltest.Path(e.t, tool), args...)
+	cmd.Dir = repoRoot()
+	cmd.Env = append(os.Environ(), e.vars...)
+	if stdinFile != "" {
+		in, err := os.Open(stdinFile)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		defer in.Close()
+		cmd.Stdin = in
+	}
+	if err := cmd.Start(); err != nil {
+		e.t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+		return false
+	case <-time.After(delay):
+	}
+	cmd.Process.Signal(syscall.SIGKILL)
+	<-done
+	return true
+}
+
+func TestReliabilityCrash(t *testing.T) {
+	kills := 8
+	if full() {
+		kills = 60
+	}
+	for _, d := range []db.Dialect{db.SQLite, db.Postgres} {
+		t.Run(string(d), func(t *testing.T) {
+			ctx := context.Background()
+			e := newEnv(t, d)
+			tree := crashTree(t, 300)
+			recs := filepath.Join(t.TempDir(), "recs")
+			e.ok("find " + tree + " -type f | sort | as-digest > " + recs)
+			rng := rand.New(rand.NewPCG(uint64(len(d)), 7))
+			killed := 0
+			for i := range kills {
+				// Mostly during ingest; every fourth kill lands during a
+				// replay of the log instead.
+				if i%4 == 3 {
+					if e.killAt(time.Duration(rng.IntN(80))*time.Millisecond, "", "as-replay") {
+						killed++
+					}
+				} else if e.killAt(time.Duration(rng.IntN(400))*time.Millisecond, recs, "as-put", "--package", "crash@1", "--root", tree, "--finalize") {
+					killed++
+				}
+				e.checkInvariants(ctx)
+			}
+			// Re-running the same command completes the package.
+			out := e.ok("as-put --package crash@1 --root " + tree + " --finalize < " + recs + " | as-manifest show")
+			if f := strings.Fields(out); !slices.Contains(f, "303") || !strings.Contains(out, "files") {
+				t.Fatalf("after the kills the package is not complete:\n%s", out)
+			}
+			e.checkInvariants(ctx)
+			report(t, "kills_"+string(d), killed)
+			t.Logf("%s: %d kills while running", d, killed)
+		})
+	}
+}
+
+func TestReliabilityBadInput(t *testing.T) {
+	e := newEnv(t, db.SQLite)
+	e.ok("find testdata/fixture -type f | as-digest | as-put --package ok@1 --finalize >/dev/null")
+	state := func() string {
+		return e.ok("as-events head --json; find \"$ARTIFACTSTORE_STORAGE_LOCAL_ROOT\" -type f | sort")
+	}
+	before := state()
+	dir := t.TempDir()
+	write := func(name string, b []byte) string {
+		p := filepath.Join(dir, name)
+		os.WriteFile(p, b, 0o644)
+		return p
+	}
+	inputs := map[string]string{
+		"random":        write("random", bytes.Repeat([]byte{0xde, 0xad, 0xbe, 0xef, 0x17}, 40)),
+		"truncated":     write("truncated", []byte{0xa4, 0x64, 0x70, 0x61, 0x74}),
+		"wrong shape":   write("shape", []byte{0x83, 0x01, 0x02, 0x03}),
+		"non-canonical": write("noncanon", []byte{0xa1, 0x61, 0x61, 0x18, 0x01}),
+		"huge length":   write("huge", []byte{0x7b, 0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}),
+		"deep nesting":  write("deep", bytes.Repeat([]byte{0x81}, 5000)),
+		"empty":         write("empty", nil),
+	}
+	// File records with bad paths, canonical CBOR otherwise.
+	for name, path := range map[string]string{"invalid UTF-8 path": "a\xffb", "dot-dot path": "../etc/passwd", "absolute path": "/etc/passwd", "NUL in path": "a\x00b"} {
+		b, err := canonicalRecord(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		inputs[name] = write(strings.ReplaceAll(name, " ", "_"), b)
+	}
+	tools := map[string]string{
+		"as-put":           "as-put --package bad@1 --root testdata < %s",
+		"as-manifest":      "as-manifest --root testdata < %s",
+		"as-manifest jcs":  "as-manifest jcs < %s",
+		"as-events append": "as-events append --type ci.bad < %s",
+		"as-get":           `as-get "$(head -c 200 %s | tr -d '\0')"`,
+		"as-digest":        "as-digest -0 < %s",
+	}
+	tried := map[string]int{}
+	for tool, tmpl := range tools {
+		for name, file := range inputs {
+			if tool == "as-digest" && name == "empty" {
+				continue // no paths is not an error: find of an empty directory
+			}
+			if tool == "as-events append" && (name == "wrong shape" || strings.HasSuffix(name, "path")) {
+				continue // any canonical item is a valid producer payload
+			}
+			out, code := e.sh(fmt.Sprintf(tmpl, file))
+			tried[tool]++
+			if tool == "as-digest" && code == 0 && !strings.Contains(out, "as-digest:") {
+				// Bytes that name no file: as-digest must still say so.
+				t.Errorf("as-digest on %s: exit 0 and silent: %q", name, out)
+				continue
+			}
+			if code == 0 && tool != "as-digest" {
+				t.Errorf("%s on %s: exit 0, output %q", tool, name, out)
+			}
+			if !strings.Contains(out, "as-") {
+				t.Errorf("%s on %s: no message naming the tool: %q", tool, name, out)
+			}
+			if now := state(); now != before {
+				t.Fatalf("%s on %s changed the store or the log:\nbefore %s\nafter  %s", tool, name, before, now)
+			}
+		}
+	}
+	if after := state(); after != before {
+		t.Fatalf("bad input changed the store or the log:\nbefore %s\nafter  %s", before, after)
+	}
+	for tool, n := range tried {
+		report(t, "bad_inputs_"+strings.ReplaceAll(tool, " ", "_"), n)
+	}
+}
+
+// canonicalRecord is a file record whose only fault is its path.
+func canonicalRecord(path string) ([]byte, error) {
+	// Hand-encoded so that an invalid path can be carried at all: a map of
+	// four entries in canonical key order (path, size, sha256, content_address).
+	var b bytes.Buffer
+	text := func(s string) {
+		n := len(s)
+		switch {
+		case n < 24:
+			b.WriteByte(0x60 | byte(n))
+		default:
+			b.WriteByte(0x78)
+			b.WriteByte(byte(n))
+		}
+		b.WriteString(s)
+	}
+	b.WriteByte(0xa4)
+	text("path")
+	text(path)
+	text("size")
+	b.WriteByte(0x01)
+	text("sha256")
+	text("sha256:" + strings.Repeat("ab", 32))
+	text("content_address")
+	text("blake3:" + strings.Repeat("cd", 32))
+	return b.Bytes(), nil
+}
+
+func TestReliabilityTamper(t *testing.T) {
+	e := newEnv(t, db.SQLite)
+	e.ok("find testdata/fixture -type f | as-digest | as-put --package t@1 --finalize >/dev/null")
+	ctx := context.Background()
+	cases := []struct {
+		name, sql string
+		seq       int
+	}{
+		{"modified payload", `UPDATE events SET payload = X'a0' WHERE seq = 3`, 3},
+		{"deleted event", `DELETE FROM events WHERE seq = 4`, 4},
+		{"reordered pair", `UPDATE events SET seq = 1000 WHERE seq = 2; UPDATE events SET seq = 2 WHERE seq = 5; UPDATE events SET seq = 5 WHERE seq = 1000`, 2},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			dbFile := strings.TrimPrefix(e.dbURL, "sqlite:")
+			copyFile := filepath.Join(t.TempDir(), "store.db")
+			e.ok(fmt.Sprintf("cp %q %q", dbFile, copyFile))
+			d, err := db.Open(ctx, "sqlite:"+copyFile)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for stmt := range strings.SplitSeq(c.sql, "; ") {
+				if _, err := d.SQL.ExecContext(ctx, stmt); err != nil {
+					t.Fatal(err)
+				}
+			}
+			d.Close()
+			out, code := e.sh(fmt.Sprintf("as-events verify --db sqlite:%s", copyFile))
+			if code != 1 || !strings.Contains(out, "seq "+strconv.Itoa(c.seq)) {
+				t.Fatalf("verify: exit %d, %q: want the first bad sequence %d named", code, out, c.seq)
+			}
+			out, code = e.sh(fmt.Sprintf("as-replay --check --db sqlite:%s", copyFile))
+			if strings.Contains(out, "panic") || code == 0 {
+				t.Fatalf("replay --check on a broken chain: exit %d, %q", code, out)
+			}
+		})
+	}
+	report(t, "tamper_cases", len(cases))
+}
+
+func TestReliabilityConcurrency(t *testing.T) {
+	writers := 4
+	if full() {
+		writers = 8
+	}
+	for _, d := range []db.Dialect{db.SQLite, db.Postgres} {
+		t.Run(string(d), func(t *testing.T) {
+			ctx := context.Background()
+			e := newEnv(t, d)
+			tree := crashTree(t, 120)
+			recs := filepath.Join(t.TempDir(), "recs")
+			e.ok("find " + tree + " -type f | sort | as-digest > " + recs)
+			tailOut := filepath.Join(t.TempDir(), "tail")
+			tctx, stop := context.WithCancel(ctx)
+			tail := exec.CommandContext(tctx, tooltest.Path(t, "as-events"), "tail", "--since", "0", "--follow", "--json")
+			tail.Env = append(os.Environ(), e.vars...)
+			tf, _ := os.Create(tailOut)
+			tail.Stdout = tf
+			if err := tail.Start(); err != nil {
+				t.Fatal(err)
+			}
+			var wg sync.WaitGroup
+			codes := make([]int, writers+2)
+			outs := make([]string, writers+2)
+			for i := range writers + 2 {
+				pkg := fmt.Sprintf("w%d@1", i)
+				if i >= writers {
+					pkg = "shared@1" // two writers into the same package
+				}
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					outs[i], codes[i] = e.sh(fmt.Sprintf("as-put --package %s --root %s --finalize < %s > /dev/null", pkg, tree, recs))
+				}()
+			}
+			wg.Wait()
+			for i, c := range codes[:writers] {
+				if c != 0 {
+					t.Fatalf("writer %d exited %d: %s", i, c, outs[i])
+				}
+			}
+			// Into the same package: one finalises, the other either
+			// finds it finished (and prints the same manifest) or fails
+			// cleanly.
+			if codes[writers] != 0 && codes[writers+1] != 0 {
+				t.Fatalf("neither writer of the shared package succeeded: %v\n%s\n%s", codes, outs[writers], outs[writers+1])
+			}
+			head := e.ok("as-events head --json")
+			var want int
+			fmt.Sscanf(head[strings.Index(head, `"seq":`)+6:], "%d", &want)
+			deadline := time.Now().Add(10 * time.Second)
+			var seqs []int
+			for time.Now().Before(deadline) {
+				b, _ := os.ReadFile(tailOut)
+				seqs = seqs[:0]
+				for line := range strings.Lines(string(b)) {
+					var s int
+					if i := strings.Index(line, `"seq":`); i >= 0 {
+						fmt.Sscanf(line[i+6:], "%d", &s)
+						seqs = append(seqs, s)
+					}
+				}
+				if len(seqs) >= want {
+					break
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+			stop()
+			tail.Wait()
+			if len(seqs) != want {
+				t.Fatalf("tailer saw %d events, the log has %d", len(seqs), want)
+			}
+			for i, s := range seqs {
+				if s != i+1 {
+					t.Fatalf("tailer: event %d has seq %d (lost, duplicated or out of order)", i+1, s)
+				}
+			}
+			e.checkInvariants(ctx)
+			report(t, "concurrent_writers_"+string(d), writers+2)
+			report(t, "concurrent_events_"+string(d), want)
+		})
+	}
+}
+
+func TestReliabilityCorruptObject(t *testing.T) {
+	e := newEnv(t, db.SQLite)
+	e.ok("find testdata/fixture -type f | as-digest | as-put --package c@1 --finalize >/dev/null")
+	var victim string
+	filepath.WalkDir(e.root, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && victim == "" && !strings.HasPrefix(p, filepath.Join(e.root, "tmp")+"/") {
+			if st, _ := d.Info(); st.Size() > 10 {
+				victim = p
+			}
+		}
+		return nil
+	})
+	os.Chmod(victim, 0o644)
+	b, _ := os.ReadFile(victim)
+	b[len(b)/2] ^= 0x01
+	os.WriteFile(victim, b, 0o444)
+	dst := filepath.Join(t.TempDir(), "x")
+	out, code := e.sh("as-get blake3:" + filepath.Base(victim) + " -o " + dst)
+	if code != 1 || !strings.Contains(out, "corrupt") {
+		t.Fatalf("a flipped bit: exit %d, %q; want exit 1 naming the corruption", code, out)
+	}
+	if _, err := os.Stat(dst); !os.IsNotExist(err) {
+		t.Fatalf("as-get published -o output of a corrupt object: %v", err)
+	}
+	report(t, "faults_corrupt_object", 1)
+}
