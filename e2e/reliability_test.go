@@ -150,9 +150,9 @@ func (e *env) killAt(delay time.Duration, stdinFile string, tool string, args ..
 }
 
 func TestReliabilityCrash(t *testing.T) {
-	kills := 8
+	rounds := 5
 	if full() {
-		kills = 60
+		rounds = 70
 	}
 	for _, d := range []db.Dialect{db.SQLite, db.Postgres} {
 		t.Run(string(d), func(t *testing.T) {
@@ -161,28 +161,43 @@ func TestReliabilityCrash(t *testing.T) {
 			tree := crashTree(t, 300)
 			recs := filepath.Join(t.TempDir(), "recs")
 			e.ok("find " + tree + " -type f | sort | as-digest > " + recs)
+			put := func(pkg string) string {
+				return "as-put --package " + pkg + " --root " + tree + " --finalize < " + recs
+			}
+			// How long the work takes, so that kills land inside it.
+			start := time.Now()
+			e.ok(put("timing@1") + " >/dev/null")
+			ingest := time.Since(start)
+			start = time.Now()
+			e.ok("as-replay >/dev/null 2>&1")
+			replay := time.Since(start)
+
 			rng := rand.New(rand.NewPCG(uint64(len(d)), 7))
 			killed := 0
-			for i := range kills {
-				// Mostly during ingest; every fourth kill lands during a
-				// replay of the log instead.
+			for i := range rounds {
+				pkg := fmt.Sprintf("crash@%d", i)
+				// Every fourth round kills a replay; the others an ingest
+				// (creating, storing or finalising) of a new package.
 				if i%4 == 3 {
-					if e.killAt(time.Duration(rng.IntN(80))*time.Millisecond, "", "as-replay") {
+					if e.killAt(time.Duration(rng.Int64N(int64(replay))), "", "as-replay") {
 						killed++
 					}
-				} else if e.killAt(time.Duration(rng.IntN(400))*time.Millisecond, recs, "as-put", "--package", "crash@1", "--root", tree, "--finalize") {
+				} else if e.killAt(time.Duration(rng.Int64N(int64(ingest))), recs, "as-put", "--package", pkg, "--root", tree, "--finalize") {
 					killed++
 				}
 				e.checkInvariants(ctx)
-			}
-			// Re-running the same command completes the package.
-			out := e.ok("as-put --package crash@1 --root " + tree + " --finalize < " + recs + " | as-manifest show")
-			if f := strings.Fields(out); !slices.Contains(f, "303") || !strings.Contains(out, "files") {
-				t.Fatalf("after the kills the package is not complete:\n%s", out)
+				if i%4 == 3 {
+					continue
+				}
+				// Re-running the same command completes the package.
+				out := e.ok(put(pkg) + " | as-manifest show")
+				if f := strings.Fields(out); !slices.Contains(f, "303") || !strings.Contains(out, "files") {
+					t.Fatalf("after a kill, re-running did not complete %s:\n%s", pkg, out)
+				}
 			}
 			e.checkInvariants(ctx)
 			report(t, "kills_"+string(d), killed)
-			t.Logf("%s: %d kills while running", d, killed)
+			t.Logf("%s: %d of %d kills landed while the tool ran (ingest %v, replay %v)", d, killed, rounds, ingest, replay)
 		})
 	}
 }
