@@ -158,7 +158,7 @@ func TestReliabilityCrash(t *testing.T) {
 		t.Run(string(d), func(t *testing.T) {
 			ctx := context.Background()
 			e := newEnv(t, d)
-			tree := crashTree(t, 300)
+			tree := crashTree(t, 150)
 			recs := filepath.Join(t.TempDir(), "recs")
 			e.ok("find " + tree + " -type f | sort | as-digest > " + recs)
 			put := func(pkg string) string {
@@ -191,7 +191,7 @@ func TestReliabilityCrash(t *testing.T) {
 				}
 				// Re-running the same command completes the package.
 				out := e.ok(put(pkg) + " | as-manifest show")
-				if f := strings.Fields(out); !slices.Contains(f, "303") || !strings.Contains(out, "files") {
+				if f := strings.Fields(out); !slices.Contains(f, "153") || !strings.Contains(out, "files") {
 					t.Fatalf("after a kill, re-running did not complete %s:\n%s", pkg, out)
 				}
 			}
@@ -364,6 +364,7 @@ func TestReliabilityConcurrency(t *testing.T) {
 			if err := tail.Start(); err != nil {
 				t.Fatal(err)
 			}
+			defer func() { stop(); tail.Wait() }() // never leave a tailer behind
 			var wg sync.WaitGroup
 			codes := make([]int, writers+2)
 			outs := make([]string, writers+2)
