@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"math"
 	"math/rand/v2"
@@ -12,7 +14,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -92,43 +93,22 @@ func TestBenchIngest(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer closeFn()
+	// The tree goes in batches of 1,024 through IngestBatch, as as-put
+	// sends it: jobs files staged at once, one durability barrier per batch.
 	var total atomic.Int64
-	work := make(chan string)
-	errc := make(chan error, jobs)
-	var wg sync.WaitGroup
-	for range min(jobs, len(paths)) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for p := range work {
-				f, err := os.Open(p)
-				if err != nil {
-					errc <- err
-					return
-				}
-				res, err := d.IngestStream(ctx, f, IngestOptions{})
-				f.Close()
-				if err != nil {
-					errc <- fmt.Errorf("%s: %w", p, err)
-					return
-				}
-				total.Add(res.Sum.Size)
-			}
-		}()
-	}
-	for _, p := range paths {
-		select {
-		case work <- p:
-		case err := <-errc:
+	for lo := 0; lo < len(paths); lo += 1024 {
+		batch := paths[lo:min(lo+1024, len(paths))]
+		srcs := make([]Source, len(batch))
+		for i, p := range batch {
+			srcs[i] = Source{Open: func() (io.ReadCloser, error) { return os.Open(p) }}
+		}
+		res, errs := d.IngestBatch(ctx, srcs, jobs)
+		if err := errors.Join(errs...); err != nil {
 			t.Fatal(err)
 		}
-	}
-	close(work)
-	wg.Wait()
-	select {
-	case err := <-errc:
-		t.Fatal(err)
-	default:
+		for _, r := range res {
+			total.Add(r.Sum.Size)
+		}
 	}
 	secs := time.Since(start).Seconds()
 	var ru syscall.Rusage
