@@ -4,7 +4,7 @@
 # Generates a 1 GiB file and a 20,000-file tree (log-uniform 1 KiB–1 MiB) in
 # a temporary directory, then, ROUNDS times each, alternately times
 #   cp FILE + sync          vs  IngestStream of FILE  (durable: fsync per object)
-#   cp -r TREE + sync       vs  IngestStream of every file, AS_BENCH_JOBS at once
+#   cp -r TREE + sync       vs  IngestBatch of the tree in batches of 1,024, AS_BENCH_JOBS at once
 # and prints medians as MB/s, files/s and ingest/cp throughput ratios, plus
 # the ingest's peak RSS. Needs only Go, POSIX sh, coreutils and awk.
 #
@@ -80,7 +80,7 @@ awk -v fb="$file_bytes" -v tb="$tree_bytes" -v tf="$TREE_FILES" \
 	-v cf="$(echo "$cp_file" | median)" -v if_="$(echo "$in_file" | median)" \
 	-v ct="$(echo "$cp_tree" | median)" -v it="$(echo "$in_tree" | median)" \
 	-v rss="$peak_rss" -v rounds="$ROUNDS" 'BEGIN {
-	printf "\nlocal backend ingest vs cp + sync (median of %d rounds; durable: fsync per object)\n\n", rounds
+	printf "\nlocal backend ingest vs cp + sync (median of %d rounds; durable: the file fsynced, the tree in IngestBatch batches of 1,024 with one syncfs pair each)\n\n", rounds
 	printf "| workload | contender | seconds | MB/s | files/s | ingest/cp |\n|---|---|---:|---:|---:|---:|\n"
 	printf "| 1 file, %.0f MiB | cp + sync | %.2f | %.0f | %.1f | |\n", fb / 1048576, cf, fb / cf / 1e6, 1 / cf
 	printf "| 1 file, %.0f MiB | ingest | %.2f | %.0f | %.1f | %.2fx |\n", fb / 1048576, if_, fb / if_ / 1e6, 1 / if_, cf / if_
