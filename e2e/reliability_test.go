@@ -454,3 +454,117 @@ func TestReliabilityCorruptObject(t *testing.T) {
 	}
 	report(t, "faults_corrupt_object", 1)
 }
+
+// TestReliabilityFullAndReadOnlyRoot puts the object root on a small tmpfs:
+// a full disk and then a read-only root each fail as-put with a clear error,
+// leave the package open and consistent with nothing partial visible, and
+// once the room (or write access) is back the same command completes.
+func TestReliabilityFullAndReadOnlyRoot(t *testing.T) {
+	e := newEnv(t, db.SQLite)
+	mnt := e.root
+	os.MkdirAll(mnt, 0o755)
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", mnt).CombinedOutput(); err != nil {
+		if os.Getenv("ARTIFACTSTORE_TEST_STRICT") == "1" {
+			t.Fatalf("cannot mount a tmpfs for the full-disk test: %v %s", err, out)
+		}
+		t.Skipf("cannot mount a tmpfs (needs root): %v %s", err, out)
+	}
+	defer exec.Command("umount", "-l", mnt).Run()
+	ctx := context.Background()
+	tree := t.TempDir()
+	os.WriteFile(filepath.Join(tree, "small"), []byte("small file"), 0o644)
+	os.WriteFile(filepath.Join(tree, "big"), bytes.Repeat([]byte("0123456789abcdef"), 3<<16), 0o644) // 3 MiB
+	recs := filepath.Join(t.TempDir(), "recs")
+	e.ok("find " + tree + " -type f | sort | as-digest > " + recs)
+	put := "as-put --package full@1 --root " + tree + " --finalize < " + recs
+
+	out, code := e.sh(put)
+	if code != 1 || !strings.Contains(out, "no space left on device") {
+		t.Fatalf("full disk: exit %d, %q; want exit 1 saying the disk is full", code, out)
+	}
+	e.checkInvariants(ctx)
+	if left, _ := os.ReadDir(filepath.Join(mnt, "tmp")); len(left) != 0 {
+		t.Fatalf("full disk left %d temporary files behind", len(left))
+	}
+	if got := e.ok("as-events tail --since 0 --json"); strings.Contains(got, "v1.package.finalized") {
+		t.Fatal("a package was finalised on a full disk")
+	}
+	report(t, "faults_full_disk", 1)
+
+	// Room again, but read-only.
+	if out, err := exec.Command("mount", "-o", "remount,size=20m,ro", mnt).CombinedOutput(); err != nil {
+		t.Fatalf("remount: %v %s", err, out)
+	}
+	out, code = e.sh(put)
+	if code != 1 || !strings.Contains(out, "read-only file system") {
+		t.Fatalf("read-only root: exit %d, %q; want exit 1 saying the root is read-only", code, out)
+	}
+	e.checkInvariants(ctx)
+	report(t, "faults_read_only_root", 1)
+
+	if out, err := exec.Command("mount", "-o", "remount,rw", mnt).CombinedOutput(); err != nil {
+		t.Fatalf("remount rw: %v %s", err, out)
+	}
+	if got := e.ok(put + " | as-manifest show"); !strings.Contains(got, "files") || !slices.Contains(strings.Fields(got), "2") {
+		t.Fatalf("after room came back the package is not complete: %s", got)
+	}
+	e.checkInvariants(ctx)
+}
+
+// TestReliabilityDatabaseGone cuts as-put's PostgreSQL connections while it
+// ingests: a clear error, no orphaned view rows, and once the database
+// answers again the same command completes the package.
+func TestReliabilityDatabaseGone(t *testing.T) {
+	e := newEnv(t, db.Postgres)
+	ctx := context.Background()
+	tree := crashTree(t, 150)
+	recs := filepath.Join(t.TempDir(), "recs")
+	e.ok("find " + tree + " -type f | sort | as-digest > " + recs)
+	admin, err := db.Open(ctx, e.dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	failures := 0
+	for round := range 3 {
+		pkg := fmt.Sprintf("gone@%d", round)
+		cmd := exec.Command("bash", "-o", "pipefail", "-c", "as-put --package "+pkg+" --root "+tree+" --finalize < "+recs+" >/dev/null")
+		cmd.Dir = repoRoot()
+		cmd.Env = append(os.Environ(), e.vars...)
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		// Cut every other connection to this database, repeatedly, while
+		// the ingest runs.
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		var werr error
+	cut:
+		for {
+			select {
+			case werr = <-done:
+				break cut
+			case <-time.After(15 * time.Millisecond):
+				admin.SQL.ExecContext(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+					WHERE datname = current_database() AND pid <> pg_backend_pid()`)
+			}
+		}
+		msg := stderr.String()
+		if werr != nil {
+			failures++
+			if !strings.HasPrefix(msg, "as-put: ") || strings.Contains(msg, "goroutine ") {
+				t.Fatalf("database gone: %q; want one clear as-put: message", msg)
+			}
+		}
+		e.checkInvariants(ctx)
+		if out := e.ok("as-put --package " + pkg + " --root " + tree + " --finalize < " + recs + " | as-manifest show"); !slices.Contains(strings.Fields(out), "153") {
+			t.Fatalf("re-run after the database came back did not complete %s: %s", pkg, out)
+		}
+	}
+	if failures == 0 {
+		t.Fatal("no ingest was interrupted by the cut connections; the test proved nothing")
+	}
+	report(t, "faults_database_gone", failures)
+}

@@ -21,6 +21,9 @@ printf '%-46s %10s\n' figure count
 printf '%-46s %10s\n' "SIGKILLs during as-put/as-replay, SQLite" "$(sum '^kills_sqlite$')"
 printf '%-46s %10s\n' "SIGKILLs during as-put/as-replay, PostgreSQL" "$(sum '^kills_postgres$')"
 printf '%-46s %10s\n' "corrupted objects detected" "$(sum '^faults_corrupt_object$')"
+printf '%-46s %10s\n' "full disks survived (ENOSPC on a tmpfs root)" "$(sum '^faults_full_disk$')"
+printf '%-46s %10s\n' "read-only object roots survived" "$(sum '^faults_read_only_root$')"
+printf '%-46s %10s\n' "ingests cut off from PostgreSQL, then rerun" "$(sum '^faults_database_gone$')"
 for t in as-put as-manifest as-manifest_jcs as-events_append as-get as-digest; do
   printf '%-46s %10s\n' "bad inputs refused: $t" "$(sum "^bad_inputs_${t}\$")"
 done
