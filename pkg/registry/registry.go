@@ -131,6 +131,18 @@ func (r *Registry) mutate(ctx context.Context, fn func(tx *sql.Tx, emit func(typ
 		return fmt.Errorf("registry: begin: %w", err)
 	}
 	defer tx.Rollback()
+	if r.db.Dialect() == db.Postgres {
+		// Queue on the log's head row before fn reads the views: every
+		// mutation appends an event and takes this lock anyway; taking it
+		// first means fn's checks see every mutation committed before this
+		// one. Otherwise (READ COMMITTED) two writers of the same package
+		// or path both pass their checks and the second fails on a view's
+		// unique constraint instead of seeing ErrExists or an unchanged
+		// file. (SQLite's BEGIN IMMEDIATE already serialises writers.)
+		if _, err := tx.ExecContext(ctx, `SELECT seq FROM event_head WHERE id = 1 FOR UPDATE`); err != nil {
+			return fmt.Errorf("registry: lock the log head: %w", err)
+		}
+	}
 	now := r.opts.Now()
 	vw := newViewWriter()
 	emit := func(typ string, payload any) (events.Event, error) {

@@ -293,3 +293,36 @@ func TestPropertyReplay(t *testing.T) {
 		})
 	})
 }
+
+// TestConcurrentCreateSamePackage: many writers creating one package at once
+// get exactly one success and ErrExists for the rest, never a raw
+// constraint violation (found on PostgreSQL under READ COMMITTED).
+func TestConcurrentCreateSamePackage(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		r := newRegistry(t, d)
+		ctx := context.Background()
+		errs := make([]error, 8)
+		done := make(chan struct{})
+		for i := range errs {
+			go func() {
+				errs[i] = r.CreatePackage(ctx, Ref{"race", "1"}, CreateOptions{})
+				done <- struct{}{}
+			}()
+		}
+		for range errs {
+			<-done
+		}
+		ok := 0
+		for _, err := range errs {
+			switch {
+			case err == nil:
+				ok++
+			case !errors.Is(err, ErrExists):
+				t.Fatalf("concurrent create: %v, want ErrExists", err)
+			}
+		}
+		if ok != 1 {
+			t.Fatalf("%d creates succeeded, want 1", ok)
+		}
+	})
+}
