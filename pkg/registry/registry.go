@@ -272,23 +272,13 @@ func (r *Registry) GetPackage(ctx context.Context, ref Ref) (Package, error) {
 
 // lookupFile returns the record of path in the package, or ErrNotFound.
 func lookupFile(ctx context.Context, q queryRower, ref Ref, path string) (File, error) {
-	var f File
-	var size int64
-	var ca, s2 string
-	err := q.QueryRowContext(ctx, `SELECT size, content_address, digest_sha256 FROM artifact_files
-		WHERE package_name = $1 AND package_version = $2 AND path = $3`, ref.Name, ref.Version, path).Scan(&size, &ca, &s2)
+	f, err := scanFile(q.QueryRowContext(ctx, `SELECT path, size, content_address, digest_sha256 FROM artifact_files
+		WHERE package_name = $1 AND package_version = $2 AND path = $3`, ref.Name, ref.Version, path))
 	if errors.Is(err, sql.ErrNoRows) {
 		return File{}, fmt.Errorf("%w: %s in %s", ErrNotFound, path, ref)
 	}
 	if err != nil {
 		return File{}, fmt.Errorf("registry: read %s in %s: %w", path, ref, err)
-	}
-	f.Path, f.Size = path, uint64(size)
-	if f.ContentAddress, err = identity.Parse(ca); err != nil {
-		return File{}, err
-	}
-	if f.SHA256, err = identity.Parse("sha256:" + s2); err != nil {
-		return File{}, err
 	}
 	return f, nil
 }
@@ -418,7 +408,8 @@ func lookupFiles(ctx context.Context, q queryer, ref Ref, paths []string) (map[s
 func byPath(a, b File) int { return strings.Compare(a.Path, b.Path) }
 
 // scanFile reads a (path, size, content_address, digest_sha256) row.
-func scanFile(rows *sql.Rows) (File, error) {
+// It takes a *sql.Row or a *sql.Rows.
+func scanFile(rows interface{ Scan(dest ...any) error }) (File, error) {
 	var f File
 	var size int64
 	var ca, s2 string
