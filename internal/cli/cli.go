@@ -16,13 +16,24 @@ import (
 	"syscall"
 
 	"golang.org/x/term"
+
+	"github.com/artifactstore/artifact-store/pkg/db"
+	"github.com/artifactstore/artifact-store/pkg/events"
+	"github.com/artifactstore/artifact-store/pkg/ref"
+	"github.com/artifactstore/artifact-store/pkg/registry"
+	"github.com/artifactstore/artifact-store/pkg/storage"
 )
 
-// Exit codes shared by every tool.
+// Exit codes shared by every tool (README "Exit codes"). A script branches
+// on them; ExitCode computes them from sentinel errors in one table.
 const (
 	ExitOK          = 0
-	ExitFailure     = 1   // the operation failed, or some inputs did
-	ExitUsage       = 2   // bad flags or arguments
+	ExitFailure     = 1   // a failure not listed below (I/O, some inputs unreadable)
+	ExitUsage       = 2   // bad flags or arguments, a malformed reference or filter
+	ExitNotFound    = 3   // package, version, tag, file or object absent, expired or deleted
+	ExitIntegrity   = 4   // digest mismatch, corrupt object, broken chain, replay drift, verify difference
+	ExitConflict    = 5   // finalised package, other content for an existing version, a hold, a lost race
+	ExitUnavailable = 6   // database or backend unreachable or missing, schema behind or ahead
 	ExitInterrupted = 130 // SIGINT or SIGTERM
 )
 
@@ -77,19 +88,36 @@ func Main(name string, run func(ctx context.Context, args []string, stdio Stdio)
 	os.Exit(code)
 }
 
-// ExitCode maps an error to the tool's exit code: nil → 0, --help → 0,
-// usage errors → 2, cancellation → 130, anything else → 1.
+// exitTable maps sentinel errors to exit codes. The first row whose
+// sentinel matches (errors.Is) wins, so the order settles an error that
+// wraps two: cancellation first, then usage, then the specific classes.
+var exitTable = []struct {
+	code      int
+	sentinels []error
+}{
+	{ExitInterrupted, []error{context.Canceled}},
+	{ExitUsage, []error{ErrUsage, ref.ErrInvalid}},
+	{ExitIntegrity, []error{storage.ErrDigestMismatch, events.ErrChainBroken, registry.ErrIntegrity}},
+	{ExitUnavailable, []error{db.ErrUnavailable, db.ErrSchemaBehind, db.ErrSchemaAhead, storage.ErrUnavailable, context.DeadlineExceeded}},
+	{ExitNotFound, []error{registry.ErrNotFound, storage.ErrNotFound}},
+	{ExitConflict, []error{registry.ErrConflict, registry.ErrPackageFinalized, registry.ErrPathExists, registry.ErrExists}},
+}
+
+// ExitCode maps an error to the tool's exit code through one table of
+// sentinel errors (README "Exit codes"): nil and --help → 0, anything the
+// table does not name → 1.
 func ExitCode(err error) int {
-	switch {
-	case err == nil, errors.Is(err, flag.ErrHelp):
+	if err == nil || errors.Is(err, flag.ErrHelp) {
 		return ExitOK
-	case errors.Is(err, ErrUsage):
-		return ExitUsage
-	case errors.Is(err, context.Canceled):
-		return ExitInterrupted
-	default:
-		return ExitFailure
 	}
+	for _, row := range exitTable {
+		for _, s := range row.sentinels {
+			if errors.Is(err, s) {
+				return row.code
+			}
+		}
+	}
+	return ExitFailure
 }
 
 // FlagSet returns a flag set that reports errors instead of exiting. Its

@@ -52,6 +52,8 @@ const (
 var (
 	// ErrBadURL is wrapped by errors for a database URL Open cannot use.
 	ErrBadURL = errors.New("db: unsupported database URL")
+	// ErrUnavailable: the database cannot be reached or does not exist.
+	ErrUnavailable = errors.New("db: database unavailable")
 	// ErrSchemaBehind means the database has migrations still to apply.
 	ErrSchemaBehind = errors.New("db: database schema is behind; run `as-events migrate` (or `make migrate`) to bring it up to date")
 	// ErrSchemaAhead means the database was migrated by a newer release.

@@ -40,6 +40,12 @@ var (
 	ErrUnknownClass     = errors.New("registry: unknown retention class")
 	ErrInvalid          = errors.New("registry: invalid argument")
 	ErrNotFinalized     = errors.New("registry: package is not finalized")
+	// ErrConflict: the request contradicts what the store holds (other
+	// declarations for a finished package, a hold, a writer that won).
+	ErrConflict = errors.New("registry: conflict")
+	// ErrIntegrity: stored state is not what it should be (replay drift,
+	// a known-corrupt object, a verify difference).
+	ErrIntegrity = errors.New("registry: integrity failure")
 )
 
 // DefaultRetentionClass is the class of a package created without one.
