@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/artifactstore/artifact-store/pkg/ref"
 	"io"
 	"os"
 	"path/filepath"
@@ -75,14 +76,14 @@ func run(ctx context.Context, args []string, stdio cli.Stdio) error {
 		return cli.Usagef("--offset must be ≥ 0 and --length ≥ -1")
 	}
 	var addr identity.Digest
-	var ref registry.Ref
+	var pref ref.Ref
 	switch {
 	case *manifestRef != "":
-		if ref, err = registry.ParseRef(*manifestRef); err != nil {
+		if pref, err = ref.Parse(*manifestRef); err != nil {
 			return cli.Usagef("--manifest: %v", err)
 		}
 	case *pkgRef != "":
-		if ref, err = registry.ParseRef(*pkgRef); err != nil {
+		if pref, err = ref.Parse(*pkgRef); err != nil {
 			return cli.Usagef("--package: %v", err)
 		}
 	default:
@@ -109,13 +110,13 @@ func run(ctx context.Context, args []string, stdio cli.Stdio) error {
 		if *jcs {
 			f = registry.JCS
 		}
-		b, err := reg.GetManifestBytes(ctx, ref, f)
+		b, err := reg.GetManifestBytes(ctx, pref, f)
 		if err != nil {
 			return err
 		}
 		src = bytes.NewReader(b)
 	case *pkgRef != "":
-		rc, rec, err := reg.GetFile(ctx, ref, pos[0], *offset, *length)
+		rc, rec, err := reg.GetFile(ctx, pref, pos[0], *offset, *length)
 		if err != nil {
 			return err
 		}

@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/artifactstore/artifact-store/pkg/ref"
 	"io"
 	"io/fs"
 	"os"
@@ -93,9 +94,7 @@ func (kv keyValues) Set(s string) error {
 func build(args []string, stdio cli.Stdio) error {
 	fs := cli.FlagSet("as-manifest", usage, stdio.Out)
 	root := fs.String("root", "", "make paths relative to `DIR` (default: the deepest directory holding every file)")
-	name := fs.String("name", "", "package `NAME`")
-	ver := fs.String("version", "", "package `VERSION` (with no value: print as-manifest's version)")
-	pkg := fs.String("package", "", "package `NAME@VERSION` (instead of --name and --version)")
+	pkg := fs.String("package", "", "package `NAME@VERSION`")
 	labels := keyValues{}
 	fs.Var(labels, "label", "package label `KEY=VALUE` (repeatable)")
 	facts := keyValues{}
@@ -105,12 +104,7 @@ func build(args []string, stdio cli.Stdio) error {
 	createdAt := fs.String("created-at", "", "declared creation `TIME`, RFC 3339 (default: SOURCE_DATE_EPOCH, else none)")
 	producer := fs.String("producer", "as-manifest@"+cli.Version(), "producer `TOOL@VERSION` recorded in provenance")
 	force := fs.Bool("force", false, "write binary CBOR even to a terminal")
-	// --version takes the package version; alone, with no value, it prints
-	// the tool's version as in every tool.
-	if len(args) == 1 && (args[0] == "--version" || args[0] == "-version") {
-		fmt.Fprintln(stdio.Out, "as-manifest", cli.Version())
-		return nil
-	}
+	version := fs.Bool("version", false, "print the version and exit")
 	pos, err := cli.Parse(fs, args)
 	if err != nil {
 		return err
@@ -118,25 +112,17 @@ func build(args []string, stdio cli.Stdio) error {
 	if len(pos) > 0 {
 		return cli.Usagef("build reads file records from standard input; unexpected argument %q (subcommands: jcs, cbor, digest, show, verify)", pos[0])
 	}
-	b := manifest.Builder{Root: *root, Package: manifest.Package{Name: *name, Version: *ver}}
+	if *version {
+		fmt.Fprintln(stdio.Out, "as-manifest", cli.Version())
+		return nil
+	}
+	b := manifest.Builder{Root: *root}
 	if *pkg != "" {
-		if *name != "" || *ver != "" {
-			return cli.Usagef("--package sets name and version; do not also give --name or --version")
-		}
-		if b.Package.Name, b.Package.Version, err = manifest.ParsePackageRef(*pkg); err != nil {
+		r, err := ref.ParseVersion(*pkg)
+		if err != nil {
 			return cli.Usagef("--package: %v", err)
 		}
-	}
-	if (b.Package.Name == "") != (b.Package.Version == "") {
-		return cli.Usagef("give both --name and --version (or --package NAME@VERSION), or neither")
-	}
-	if b.Package.Name != "" {
-		if err := manifest.CheckName(b.Package.Name); err != nil {
-			return cli.Usagef("%v", err)
-		}
-		if err := manifest.CheckVersion(b.Package.Version); err != nil {
-			return cli.Usagef("%v", err)
-		}
+		b.Package.Name, b.Package.Version = r.Name, r.Version
 	}
 	if b.Package.CreatedAt, err = declaredTime(*createdAt); err != nil {
 		return err

@@ -180,7 +180,7 @@ func TestBadInput(t *testing.T) {
 		{"non-canonical JSON", "sed 's/,/, /' m.json | as-manifest cbor", "not RFC 8785", 1},
 		{"cbor to cbor", "as-manifest cbor m.cbor", "not JSON", 1},
 		{"bad package", "as-manifest --package App@1 < recs", "package name", 2},
-		{"name without version", "as-manifest --name app < recs", "both", 2},
+		{"name without version", "as-manifest --package app < recs", "name@version", 2},
 		{"bad created-at", "as-manifest --created-at yesterday < recs", "RFC 3339", 2},
 		{"bad epoch", "SOURCE_DATE_EPOCH=soon as-manifest < recs", "SOURCE_DATE_EPOCH", 2},
 		{"bad label", "as-manifest --label novalue < recs", "KEY=VALUE", 2},

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/artifactstore/artifact-store/pkg/ref"
 	"io"
 	"os"
 	"strings"
@@ -125,7 +126,7 @@ func run(ctx context.Context, args []string, stdio cli.Stdio) error {
 		return w.Flush()
 	}
 
-	ref, err := registry.ParseRef(*pkgRef)
+	ref, err := ref.ParseVersion(*pkgRef)
 	if err != nil {
 		return cli.Usagef("--package: %v", err)
 	}

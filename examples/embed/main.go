@@ -10,6 +10,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"github.com/artifactstore/artifact-store/pkg/ref"
 	"os"
 	"path/filepath"
 
@@ -44,7 +45,7 @@ func run(ctx context.Context, dir string) error {
 	defer closeDP()
 	reg := registry.New(d, dp, registry.Options{Actor: "embed-example"})
 
-	ref := registry.Ref{Name: "embedded", Version: "1.0.0"}
+	ref := ref.Version("embedded", "1.0.0")
 	if err := reg.CreatePackage(ctx, ref, registry.CreateOptions{}); err != nil {
 		return err
 	}

@@ -2,6 +2,7 @@ package audit_test
 
 import (
 	"context"
+	"github.com/artifactstore/artifact-store/pkg/ref"
 	"strings"
 	"testing"
 	"time"
@@ -22,8 +23,8 @@ func TestFor(t *testing.T) {
 	defer closeDP()
 	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	reg := registry.New(d, dp, registry.Options{Actor: "alice", Now: func() time.Time { return at }})
-	a, b := registry.Ref{Name: "a", Version: "1"}, registry.Ref{Name: "b", Version: "1"}
-	for _, r := range []registry.Ref{a, b} {
+	a, b := ref.Version("a", "1"), ref.Version("b", "1")
+	for _, r := range []ref.Ref{a, b} {
 		if err := reg.CreatePackage(ctx, r, registry.CreateOptions{}); err != nil {
 			t.Fatal(err)
 		}

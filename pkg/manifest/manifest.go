@@ -15,6 +15,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/artifactstore/artifact-store/pkg/ref"
 	"sort"
 	"strings"
 	"time"
@@ -144,66 +145,6 @@ func (m Manifest) TotalSize() uint64 {
 	return n
 }
 
-// ParsePackageRef splits "name@version" and checks both halves.
-func ParsePackageRef(s string) (name, version string, err error) {
-	name, version, ok := strings.Cut(s, "@")
-	if !ok {
-		return "", "", fmt.Errorf("manifest: package reference %q: want name@version", s)
-	}
-	if err := CheckName(name); err != nil {
-		return "", "", err
-	}
-	if err := CheckVersion(version); err != nil {
-		return "", "", err
-	}
-	return name, version, nil
-}
-
-// CheckName reports whether s is a valid package name: at most 128 bytes of
-// one or more '/'-separated segments, each [a-z0-9][a-z0-9._-]*.
-func CheckName(s string) error {
-	bad := func(why string) error { return fmt.Errorf("package name %q: %s", s, why) }
-	if s == "" {
-		return bad("empty")
-	}
-	if len(s) > maxNameLen {
-		return bad(fmt.Sprintf("longer than %d bytes", maxNameLen))
-	}
-	for seg := range strings.SplitSeq(s, "/") {
-		if seg == "" {
-			return bad("empty '/'-separated segment")
-		}
-		if !isLowerAlnum(seg[0]) {
-			return bad("each segment must start with a-z or 0-9")
-		}
-		for i := 1; i < len(seg); i++ {
-			if c := seg[i]; !isLowerAlnum(c) && c != '.' && c != '_' && c != '-' {
-				return bad(fmt.Sprintf("byte %q not allowed (a-z 0-9 . _ - and '/' between segments)", c))
-			}
-		}
-	}
-	return nil
-}
-
-// CheckVersion reports whether s is a valid package version: 1 to 128
-// printable ASCII bytes other than space, '@', '/' and '\'.
-func CheckVersion(s string) error {
-	bad := func(why string) error { return fmt.Errorf("package version %q: %s", s, why) }
-	if s == "" {
-		return bad("empty")
-	}
-	if len(s) > maxVersionLen {
-		return bad(fmt.Sprintf("longer than %d bytes", maxVersionLen))
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c <= ' ' || c >= 0x7f || c == '@' || c == '/' || c == '\\' {
-			return bad(fmt.Sprintf("byte %q not allowed (printable ASCII without space, '@', '/', '\\')", c))
-		}
-	}
-	return nil
-}
-
 func isLowerAlnum(c byte) bool { return 'a' <= c && c <= 'z' || '0' <= c && c <= '9' }
 
 // checkKey validates a label or fact key: 1 to 128 bytes of
@@ -312,10 +253,10 @@ func (m Manifest) Validate() error { return m.validate(true) }
 func (m Manifest) validate(files bool) error {
 	p := m.Package
 	if p.Name != "" || p.Version != "" {
-		if err := CheckName(p.Name); err != nil {
+		if err := ref.CheckName(p.Name); err != nil {
 			return fieldErr("package.name", "%v", err)
 		}
-		if err := CheckVersion(p.Version); err != nil {
+		if err := ref.CheckVersion(p.Version); err != nil {
 			return fieldErr("package.version", "%v", err)
 		}
 	}

@@ -127,29 +127,6 @@ func TestValidateRejects(t *testing.T) {
 	}
 }
 
-func TestParsePackageRef(t *testing.T) {
-	for _, tc := range []struct {
-		in, name, version string
-		ok                bool
-	}{
-		{"app@1.4.2", "app", "1.4.2", true},
-		{"acme/tools/app@1.0.0-rc.1+build.5", "acme/tools/app", "1.0.0-rc.1+build.5", true},
-		{"app", "", "", false},
-		{"app@", "", "", false},
-		{"@1", "", "", false},
-		{"App@1", "", "", false},
-		{"app@1@2", "", "", false},
-		{"a//b@1", "", "", false},
-		{"-a@1", "", "", false},
-		{"app@1 2", "", "", false},
-	} {
-		name, version, err := ParsePackageRef(tc.in)
-		if (err == nil) != tc.ok || name != tc.name || version != tc.version {
-			t.Errorf("ParsePackageRef(%q) = %q, %q, %v", tc.in, name, version, err)
-		}
-	}
-}
-
 // TestBuilderReproducible builds one tree's manifest from records listed in
 // different orders, with different path spellings (different working
 // directories, absolute and relative) at different times, and gets one

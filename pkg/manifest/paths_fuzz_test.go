@@ -25,19 +25,3 @@ func FuzzRelativize(f *testing.F) {
 		}
 	})
 }
-
-// FuzzParsePackageRef: a ref either is refused or round-trips.
-func FuzzParsePackageRef(f *testing.F) {
-	f.Add("app@1.2.3")
-	f.Add("@")
-	f.Add("a@b@c")
-	f.Fuzz(func(t *testing.T, s string) {
-		n, v, err := ParsePackageRef(s)
-		if err != nil {
-			return
-		}
-		if n+"@"+v != s {
-			t.Fatalf("ParsePackageRef(%q) = %q, %q", s, n, v)
-		}
-	})
-}

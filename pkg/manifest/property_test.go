@@ -2,6 +2,7 @@ package manifest
 
 import (
 	"bytes"
+	"github.com/artifactstore/artifact-store/pkg/ref"
 	"reflect"
 	"sort"
 	"strings"
@@ -56,7 +57,7 @@ func genManifest() *rapid.Generator[Manifest] {
 		var m Manifest
 		if rapid.Bool().Draw(t, "named") {
 			m.Package.Name = rapid.StringMatching(`[a-z0-9][a-z0-9._-]{0,10}(/[a-z0-9][a-z0-9._-]{0,5})?`).Draw(t, "name")
-			m.Package.Version = rapid.StringMatching(`[!-?A-~]{1,12}`).Filter(func(s string) bool { return CheckVersion(s) == nil }).Draw(t, "version")
+			m.Package.Version = rapid.StringMatching(`[!-?A-~]{1,12}`).Filter(func(s string) bool { return ref.CheckVersion(s) == nil }).Draw(t, "version")
 		}
 		if rapid.Bool().Draw(t, "dated") {
 			m.Package.CreatedAt = time.Unix(rapid.Int64Range(0, 253402300799).Draw(t, "time"), 0).UTC().Format(TimeLayout)

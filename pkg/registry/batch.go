@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"github.com/artifactstore/artifact-store/pkg/ref"
 	"io"
 
 	"github.com/artifactstore/artifact-store/pkg/dataplane"
@@ -44,7 +45,7 @@ type BatchOptions struct {
 // completes it. If some inputs fail in step 2, the ones that succeeded are
 // still recorded in step 3 and the first failure is returned; the package
 // stays open and consistent. Results are in input order.
-func (r *Registry) IngestFiles(ctx context.Context, ref Ref, in []Input, opts BatchOptions) ([]Ingested, error) {
+func (r *Registry) IngestFiles(ctx context.Context, ref ref.Ref, in []Input, opts BatchOptions) ([]Ingested, error) {
 	seen := make(map[string]int, len(in))
 	for i, f := range in {
 		if err := records.CheckPath(f.Path); err != nil {
@@ -132,7 +133,7 @@ func (r *Registry) IngestFiles(ctx context.Context, ref Ref, in []Input, opts Ba
 // batch ingest (workers at a time, one durability barrier for the batch),
 // filling results. It returns the first real failure: other inputs that
 // fail only because the batch was cancelled after it are not reported.
-func (r *Registry) storeAll(ctx context.Context, ref Ref, in []Input, todo []int, workers int, results []*dataplane.IngestResult) error {
+func (r *Registry) storeAll(ctx context.Context, ref ref.Ref, in []Input, todo []int, workers int, results []*dataplane.IngestResult) error {
 	srcs := make([]dataplane.Source, len(todo))
 	for k, i := range todo {
 		var opts dataplane.IngestOptions

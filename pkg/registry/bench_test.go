@@ -3,6 +3,7 @@ package registry
 import (
 	"context"
 	"fmt"
+	"github.com/artifactstore/artifact-store/pkg/ref"
 	"io"
 	"strings"
 	"testing"
@@ -15,7 +16,7 @@ import (
 func BenchmarkReplay(b *testing.B) {
 	ctx := context.Background()
 	r := newRegistry(b, dbtest.SQLite(b))
-	ref := Ref{"bench", "1"}
+	ref := ref.Version("bench", "1")
 	if err := r.CreatePackage(ctx, ref, CreateOptions{}); err != nil {
 		b.Fatal(err)
 	}
@@ -50,7 +51,7 @@ func BenchmarkIngestFiles(b *testing.B) {
 	v := 0
 	for b.Loop() {
 		v++
-		ref := Ref{"bench", fmt.Sprint(v)}
+		ref := ref.Version("bench", fmt.Sprint(v))
 		if err := r.CreatePackage(ctx, ref, CreateOptions{}); err != nil {
 			b.Fatal(err)
 		}

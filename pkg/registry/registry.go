@@ -16,6 +16,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"github.com/artifactstore/artifact-store/pkg/ref"
 	"io"
 	"maps"
 	"slices"
@@ -89,25 +90,16 @@ func (r *Registry) Log() *events.Log { return r.log }
 // DataPlane returns the data plane the registry stores bytes through.
 func (r *Registry) DataPlane() dataplane.DataPlane { return r.dp }
 
-// Ref names a package.
-type Ref struct{ Name, Version string }
-
-// ParseRef parses "name@version" with manifest's rules.
-func ParseRef(s string) (Ref, error) {
-	n, v, err := manifest.ParsePackageRef(s)
-	if err != nil {
-		return Ref{}, fmt.Errorf("%w: %w", ErrInvalid, err)
+// checkVersionRef reports whether p names a version (name@version), the
+// form every package mutation takes; tags and digests resolve to one first.
+func checkVersionRef(p ref.Ref) error {
+	if !p.IsVersion() {
+		return fmt.Errorf("%w: %s is not a name@version reference", ErrInvalid, p)
 	}
-	return Ref{n, v}, nil
-}
-
-func (p Ref) String() string { return p.Name + "@" + p.Version }
-
-func (p Ref) check() error {
-	if err := manifest.CheckName(p.Name); err != nil {
+	if err := ref.CheckName(p.Name); err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
-	if err := manifest.CheckVersion(p.Version); err != nil {
+	if err := ref.CheckVersion(p.Version); err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
 	return nil
@@ -115,7 +107,7 @@ func (p Ref) check() error {
 
 // Package is a package's row in the views.
 type Package struct {
-	Ref
+	ref.Ref
 	RetentionClass string
 	Labels         map[string]string
 	Finalized      bool
@@ -184,8 +176,8 @@ type CreateOptions struct {
 
 // CreatePackage creates an open package. It fails with ErrExists if the
 // package exists and ErrUnknownClass for a class that is not defined.
-func (r *Registry) CreatePackage(ctx context.Context, ref Ref, opts CreateOptions) error {
-	if err := ref.check(); err != nil {
+func (r *Registry) CreatePackage(ctx context.Context, ref ref.Ref, opts CreateOptions) error {
+	if err := checkVersionRef(ref); err != nil {
 		return err
 	}
 	class := opts.RetentionClass
@@ -242,7 +234,7 @@ type queryRower interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
-func lookupPackage(ctx context.Context, q queryRower, ref Ref) (Package, error) {
+func lookupPackage(ctx context.Context, q queryRower, ref ref.Ref) (Package, error) {
 	p := Package{Ref: ref}
 	var labels []byte
 	var state string
@@ -272,12 +264,12 @@ func lookupPackage(ctx context.Context, q queryRower, ref Ref) (Package, error) 
 }
 
 // GetPackage returns a package's view row.
-func (r *Registry) GetPackage(ctx context.Context, ref Ref) (Package, error) {
+func (r *Registry) GetPackage(ctx context.Context, ref ref.Ref) (Package, error) {
 	return lookupPackage(ctx, r.db.SQL, ref)
 }
 
 // lookupFile returns the record of path in the package, or ErrNotFound.
-func lookupFile(ctx context.Context, q queryRower, ref Ref, path string) (File, error) {
+func lookupFile(ctx context.Context, q queryRower, ref ref.Ref, path string) (File, error) {
 	f, err := scanFile(q.QueryRowContext(ctx, `SELECT path, size, content_address, digest_sha256 FROM artifact_files
 		WHERE package_name = $1 AND package_version = $2 AND path = $3`, ref.Name, ref.Version, path))
 	if errors.Is(err, sql.ErrNoRows) {
@@ -290,7 +282,7 @@ func lookupFile(ctx context.Context, q queryRower, ref Ref, path string) (File, 
 }
 
 // Files returns a package's files sorted by path (bytewise).
-func (r *Registry) Files(ctx context.Context, ref Ref) ([]File, error) {
+func (r *Registry) Files(ctx context.Context, ref ref.Ref) ([]File, error) {
 	if _, err := r.GetPackage(ctx, ref); err != nil {
 		return nil, err
 	}
@@ -332,7 +324,7 @@ type Ingested struct {
 
 // IngestFile streams src into the open package at path: IngestFiles with
 // one input.
-func (r *Registry) IngestFile(ctx context.Context, ref Ref, path string, src io.Reader, opts IngestOptions) (Ingested, error) {
+func (r *Registry) IngestFile(ctx context.Context, ref ref.Ref, path string, src io.Reader, opts IngestOptions) (Ingested, error) {
 	open := func() (io.ReadCloser, error) { return io.NopCloser(src), nil }
 	res, err := r.IngestFiles(ctx, ref, []Input{{Path: path, Open: open, Expect: opts.Expect}}, BatchOptions{Replace: opts.Replace, Workers: 1})
 	if err != nil {
@@ -374,7 +366,7 @@ func decide(p Package, existing *File, path string, known *identity.Sum, replace
 
 // lookupFiles returns the files of the package at the given paths (those
 // that exist), in one query per 500 paths.
-func lookupFiles(ctx context.Context, q queryer, ref Ref, paths []string) (map[string]File, error) {
+func lookupFiles(ctx context.Context, q queryer, ref ref.Ref, paths []string) (map[string]File, error) {
 	out := make(map[string]File, len(paths))
 	const chunk = 500
 	for start := 0; start < len(paths); start += chunk {
@@ -462,7 +454,7 @@ type FinalizeOptions struct {
 // manifest_digest, all in one transaction. It returns the manifest's
 // canonical CBOR bytes. Finalising an already finalised package returns
 // ErrPackageFinalized.
-func (r *Registry) FinalizePackage(ctx context.Context, ref Ref, opts FinalizeOptions) ([]byte, error) {
+func (r *Registry) FinalizePackage(ctx context.Context, ref ref.Ref, opts FinalizeOptions) ([]byte, error) {
 	var out []byte
 	err := r.mutate(ctx, func(tx *sql.Tx, emit func(string, any) (events.Event, error)) error {
 		p, err := lookupPackage(ctx, tx, ref)
@@ -546,7 +538,7 @@ const (
 
 // GetManifestBytes returns a finalised package's manifest: exactly the
 // canonical bytes of its finalisation event, or their JCS projection.
-func (r *Registry) GetManifestBytes(ctx context.Context, ref Ref, f Format) ([]byte, error) {
+func (r *Registry) GetManifestBytes(ctx context.Context, ref ref.Ref, f Format) ([]byte, error) {
 	var seq sql.NullInt64
 	err := r.db.SQL.QueryRowContext(ctx, `SELECT finalized_seq FROM artifact_packages WHERE name = $1 AND version = $2`,
 		ref.Name, ref.Version).Scan(&seq)
@@ -579,7 +571,7 @@ func (r *Registry) GetManifestBytes(ctx context.Context, ref Ref, f Format) ([]b
 
 // GetFile returns length bytes (-1: to the end) from offset of the file at
 // path in the package, and its record.
-func (r *Registry) GetFile(ctx context.Context, ref Ref, path string, offset, length int64) (io.ReadCloser, File, error) {
+func (r *Registry) GetFile(ctx context.Context, ref ref.Ref, path string, offset, length int64) (io.ReadCloser, File, error) {
 	f, err := lookupFile(ctx, r.db.SQL, ref, path)
 	if err != nil {
 		if errors.Is(err, ErrNotFound) {
@@ -598,7 +590,7 @@ func (r *Registry) GetFile(ctx context.Context, ref Ref, path string, offset, le
 
 // SetRetentionClass changes a package's retention class (allowed on open
 // and finalised packages: retention is policy, not content).
-func (r *Registry) SetRetentionClass(ctx context.Context, ref Ref, class string) error {
+func (r *Registry) SetRetentionClass(ctx context.Context, ref ref.Ref, class string) error {
 	return r.mutate(ctx, func(tx *sql.Tx, emit func(string, any) (events.Event, error)) error {
 		if _, err := lookupPackage(ctx, tx, ref); err != nil {
 			return err
@@ -613,7 +605,7 @@ func (r *Registry) SetRetentionClass(ctx context.Context, ref Ref, class string)
 
 // PlaceHold places a hold on a package (reason required); a package on hold
 // must not expire. Placing a hold on a held package updates the reason.
-func (r *Registry) PlaceHold(ctx context.Context, ref Ref, reason string) error {
+func (r *Registry) PlaceHold(ctx context.Context, ref ref.Ref, reason string) error {
 	if reason == "" || !canonicalText(reason) {
 		return fmt.Errorf("%w: a hold needs a reason", ErrInvalid)
 	}
@@ -627,7 +619,7 @@ func (r *Registry) PlaceHold(ctx context.Context, ref Ref, reason string) error 
 }
 
 // ReleaseHold releases a package's hold; ErrNotFound if it has none.
-func (r *Registry) ReleaseHold(ctx context.Context, ref Ref) error {
+func (r *Registry) ReleaseHold(ctx context.Context, ref ref.Ref) error {
 	return r.mutate(ctx, func(tx *sql.Tx, emit func(string, any) (events.Event, error)) error {
 		p, err := lookupPackage(ctx, tx, ref)
 		if err != nil {
@@ -636,7 +628,7 @@ func (r *Registry) ReleaseHold(ctx context.Context, ref Ref) error {
 		if !p.Hold {
 			return fmt.Errorf("%w: %s has no hold", ErrNotFound, ref)
 		}
-		_, err = emit(TypeHoldReleased, holdReleased(ref))
+		_, err = emit(TypeHoldReleased, holdReleased{Name: ref.Name, Version: ref.Version})
 		return err
 	})
 }

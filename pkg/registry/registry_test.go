@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/artifactstore/artifact-store/pkg/ref"
 	"io"
 	"strings"
 	"testing"
@@ -40,7 +41,7 @@ func TestSeedAcceptance(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, d *db.DB) {
 		ctx := context.Background()
 		r := newRegistry(t, d)
-		ref := Ref{"app", "1.2.3"}
+		ref := ref.Version("app", "1.2.3")
 		if err := r.CreatePackage(ctx, ref, CreateOptions{Labels: map[string]string{"team": "build"}}); err != nil {
 			t.Fatal(err)
 		}
@@ -141,7 +142,7 @@ func TestStateDigestSeesTampering(t *testing.T) {
 	ctx := context.Background()
 	d := dbtest.SQLite(t)
 	r := newRegistry(t, d)
-	ref := Ref{"app", "1"}
+	ref := ref.Version("app", "1")
 	r.CreatePackage(ctx, ref, CreateOptions{})
 	r.IngestFile(ctx, ref, "a", strings.NewReader("a"), IngestOptions{})
 	before, _ := r.StateDigest(ctx)
@@ -166,12 +167,12 @@ func TestRefusals(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, d *db.DB) {
 		ctx := context.Background()
 		r := newRegistry(t, d)
-		ref := Ref{"app", "2.0"}
+		if err := r.CreatePackage(ctx, ref.Version("Bad Name", "1"), CreateOptions{}); !errors.Is(err, ErrInvalid) {
+			t.Fatalf("bad name: %v", err)
+		}
+		ref := ref.Version("app", "2.0")
 		if err := r.CreatePackage(ctx, ref, CreateOptions{RetentionClass: "nope"}); !errors.Is(err, ErrUnknownClass) {
 			t.Fatalf("unknown class: %v", err)
-		}
-		if err := r.CreatePackage(ctx, Ref{"Bad Name", "1"}, CreateOptions{}); !errors.Is(err, ErrInvalid) {
-			t.Fatalf("bad name: %v", err)
 		}
 		if _, err := r.IngestFile(ctx, ref, "a", strings.NewReader("x"), IngestOptions{}); !errors.Is(err, ErrNotFound) {
 			t.Fatalf("ingest into missing package: %v", err)
@@ -257,7 +258,7 @@ func TestPropertyReplay(t *testing.T) {
 		n := 0
 		rapid.Check(t, func(rt *rapid.T) {
 			n++
-			pkgs := []Ref{{"p", fmt.Sprint(n, ".1")}, {"p", fmt.Sprint(n, ".2")}, {"q", fmt.Sprint(n)}}
+			pkgs := []ref.Ref{ref.Version("p", fmt.Sprint(n, ".1")), ref.Version("p", fmt.Sprint(n, ".2")), ref.Version("q", fmt.Sprint(n))}
 			steps := rapid.IntRange(1, 25).Draw(rt, "steps")
 			for range steps {
 				ref := rapid.SampledFrom(pkgs).Draw(rt, "pkg")
@@ -305,7 +306,7 @@ func TestConcurrentCreateSamePackage(t *testing.T) {
 		done := make(chan struct{})
 		for i := range errs {
 			go func() {
-				errs[i] = r.CreatePackage(ctx, Ref{"race", "1"}, CreateOptions{})
+				errs[i] = r.CreatePackage(ctx, ref.Version("race", "1"), CreateOptions{})
 				done <- struct{}{}
 			}()
 		}
