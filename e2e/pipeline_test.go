@@ -121,13 +121,15 @@ func TestPipeline(t *testing.T) {
 					t.Fatalf("events lack %s:\n%s", want, log)
 				}
 			}
-			if n := strings.Count(log, "\n"); n != 6 {
-				t.Fatalf("%d events, want 6", n)
+			// created, four files, produced (the build, outside the
+			// manifest), finalized.
+			if n := strings.Count(log, "\n"); n != 7 {
+				t.Fatalf("%d events, want 7", n)
 			}
 			e.ok("as-events verify && as-replay --check")
 			// Re-running the finished command is harmless and prints the same manifest.
 			e.ok("find testdata/fixture -type f | as-digest | as-put --package app@1.2.3 --label team=ci --finalize | cmp - " + mf)
-			if n := strings.Count(e.ok("as-events tail --since 0 --json"), "\n"); n != 6 {
+			if n := strings.Count(e.ok("as-events tail --since 0 --json"), "\n"); n != 7 {
 				t.Fatalf("re-run appended events: %d", n)
 			}
 			// A bare object round-trips.
@@ -159,9 +161,9 @@ func TestBadInput(t *testing.T) {
 		name, script, want string
 		code               int
 	}{
-		{"finalised package", "find testdata/fixture -type f | as-digest | sed -n 1p | as-put --package app@1.0 --root testdata", "finalized", 1},
+		{"finalised package", "find testdata/fixture -type f | as-digest | sed -n 1p | as-put --package app@1.0 --root testdata", "finalized", 5},
 		{"unknown retention class", "find testdata/fixture -type f | as-digest | as-put --package new@1 --retention forever", "unknown retention class", 1},
-		{"no package", "as-get --package nope@1 bin/app", "not found: package nope@1", 1},
+		{"no package", "as-get --package nope@1 bin/app", "not found: package nope@1", 3},
 		{"truncated records", "find testdata/fixture -type f | as-digest | head -c 100 | as-put --package new@2", "truncated", 1},
 		{"random bytes", "head -c 64 /dev/urandom | as-put --package new@3", "record 1", 1},
 		{"json input", "find testdata/fixture -type f | as-digest --json | as-put --package new@4", "looks like JSON", 1},
@@ -206,7 +208,7 @@ func TestChangedFileNamedAmongMany(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "f150"), []byte("changed"), 0o644)
 	for range 3 {
 		out, code := e.sh("as-put --jobs 16 --package many@1 < " + recs)
-		if code != 1 || !strings.Contains(out, "f150") || !strings.Contains(out, "changed since it was digested") || strings.Contains(out, "context canceled") {
+		if code != 4 || !strings.Contains(out, "f150") || !strings.Contains(out, "changed since it was digested") || strings.Contains(out, "context canceled") {
 			t.Fatalf("exit %d: %s", code, out)
 		}
 	}
@@ -220,7 +222,7 @@ func TestFileChangedSinceDigest(t *testing.T) {
 	rec := e.ok("as-digest " + f + " | base64 -w0")
 	os.WriteFile(f, []byte("modified"), 0o644)
 	out, code := e.sh("echo " + rec + " | base64 -d | as-put --package chg@1")
-	if code != 1 || !strings.Contains(out, "changed since it was digested") {
+	if code != 4 || !strings.Contains(out, "changed since it was digested") {
 		t.Fatalf("exit %d: %s", code, out)
 	}
 	// Nothing of the modified bytes is stored or recorded as a file.

@@ -75,7 +75,7 @@ func run(ctx context.Context, args []string, stdio cli.Stdio) error {
 
 	format := records.CBOR
 	if *asJSON || cli.IsTerminal(stdio.Out) {
-		format = records.JSONLines
+		format = records.JSON
 	}
 	w := records.NewWriter(stdio.Out, format)
 

@@ -8,16 +8,15 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
+	"strings"
 	"time"
 
 	"github.com/artifactstore/artifact-store/internal/cli"
-	"github.com/artifactstore/artifact-store/internal/store"
 	"github.com/artifactstore/artifact-store/pkg/canonical"
-	"github.com/artifactstore/artifact-store/pkg/config"
 	"github.com/artifactstore/artifact-store/pkg/db"
 	"github.com/artifactstore/artifact-store/pkg/events"
 	"github.com/artifactstore/artifact-store/pkg/records"
+	"github.com/artifactstore/artifact-store/pkg/store"
 )
 
 const usage = `Usage: as-events [--db URL] COMMAND [FLAGS]
@@ -62,7 +61,8 @@ func main() { cli.Main("as-events", run) }
 
 func run(ctx context.Context, args []string, stdio cli.Stdio) error {
 	fs := cli.FlagSet("as-events", usage, stdio.Out)
-	dbURL := fs.String("db", "", "database URL (default $ARTIFACTSTORE_DATABASE_URL or the embedded SQLite store)")
+	sf := &cli.StoreFlags{}
+	fs.StringVar(&sf.DatabaseURL, "db", "", "database URL (default $ARTIFACTSTORE_DATABASE_URL or the embedded SQLite store)")
 	version := fs.Bool("version", false, "print the version and exit")
 	// Global flags stop at the command name; the command parses the rest.
 	showUsage := fs.Usage
@@ -72,6 +72,9 @@ func run(ctx context.Context, args []string, stdio cli.Stdio) error {
 		if errors.Is(err, flag.ErrHelp) {
 			showUsage()
 			return nil
+		}
+		if f, ok := strings.CutPrefix(err.Error(), "flag provided but not defined: "); ok {
+			return cli.Usagef("%v; command flags go after the command (as-events tail %s)", err, f)
 		}
 		return cli.Usagef("%v", err)
 	}
@@ -84,7 +87,7 @@ func run(ctx context.Context, args []string, stdio cli.Stdio) error {
 	if len(rest) == 0 {
 		return cli.Usagef("no command given (tail, head, verify, append, migrate)")
 	}
-	c := &command{stdio: stdio, dbURL: *dbURL}
+	c := &command{stdio: stdio, sf: sf}
 	switch rest[0] {
 	case "tail":
 		return c.tail(ctx, rest[1:])
@@ -105,13 +108,14 @@ func run(ctx context.Context, args []string, stdio cli.Stdio) error {
 
 type command struct {
 	stdio cli.Stdio
-	dbURL string
+	sf    *cli.StoreFlags
 }
 
-// flags parses a subcommand's flags; every subcommand also takes --db.
+// flags parses a subcommand's flags; every subcommand also takes the
+// shared store flags (--db, --log-level, …).
 func (c *command) flags(name, use string, args []string, define func(fs *flag.FlagSet)) error {
 	fs := cli.FlagSet("as-events "+name, "Usage: as-events "+name+" "+use+"\n\nSee 'as-events --help'.\n", c.stdio.Out)
-	fs.StringVar(&c.dbURL, "db", c.dbURL, "database URL")
+	c.sf.Register(fs)
 	define(fs)
 	pos, err := cli.Parse(fs, args)
 	if err != nil {
@@ -123,14 +127,10 @@ func (c *command) flags(name, use string, args []string, define func(fs *flag.Fl
 	return nil
 }
 
-// open opens the database and, unless migrating, refuses a schema that is
-// behind (SQLite has migrated itself in db.Open).
-func (c *command) open(ctx context.Context, migrating bool) (*db.DB, error) {
-	cfg, err := config.LoadWith(os.Getenv, config.Overrides{DatabaseURL: c.dbURL})
-	if err != nil {
-		return nil, err
-	}
-	d, err := db.Open(ctx, cfg.DatabaseURL)
+// open opens the database for the access a command needs and, unless
+// migrating, refuses a schema that is behind.
+func (c *command) open(ctx context.Context, a store.Access, migrating bool) (*db.DB, error) {
+	d, _, err := c.sf.OpenDB(ctx, a)
 	if err != nil {
 		return nil, err
 	}
@@ -144,10 +144,7 @@ func (c *command) open(ctx context.Context, migrating bool) (*db.DB, error) {
 }
 
 func (c *command) writer(asJSON bool) *records.Writer {
-	if asJSON || cli.IsTerminal(c.stdio.Out) {
-		return records.NewWriter(c.stdio.Out, records.JSONLines)
-	}
-	return records.NewWriter(c.stdio.Out, records.CBOR)
+	return records.NewWriter(c.stdio.Out, cli.OutputFormat(c.stdio.Out, asJSON))
 }
 
 func (c *command) tail(ctx context.Context, args []string) error {
@@ -161,7 +158,7 @@ func (c *command) tail(ctx context.Context, args []string) error {
 	}); err != nil {
 		return err
 	}
-	d, err := c.open(ctx, false)
+	d, err := c.open(ctx, store.Read, false)
 	if err != nil {
 		return err
 	}
@@ -211,7 +208,7 @@ func (c *command) head(ctx context.Context, args []string) error {
 	}); err != nil {
 		return err
 	}
-	d, err := c.open(ctx, false)
+	d, err := c.open(ctx, store.Read, false)
 	if err != nil {
 		return err
 	}
@@ -231,7 +228,7 @@ func (c *command) verify(ctx context.Context, args []string) error {
 	if err := c.flags("verify", "", args, func(*flag.FlagSet) {}); err != nil {
 		return err
 	}
-	d, err := c.open(ctx, false)
+	d, err := c.open(ctx, store.Check, false)
 	if err != nil {
 		return err
 	}
@@ -252,11 +249,10 @@ func (c *command) verify(ctx context.Context, args []string) error {
 const maxPayload = 16 << 20
 
 func (c *command) append(ctx context.Context, args []string) error {
-	var typ, actor, when string
+	var typ, when string
 	var asJSON bool
 	if err := c.flags("append", "--type T [--actor A] [--time RFC3339] < payload.cbor", args, func(fs *flag.FlagSet) {
 		fs.StringVar(&typ, "type", "", "event type `T`, namespace.name outside v1.")
-		fs.StringVar(&actor, "actor", store.DefaultActor(), "who causes the event (default $ARTIFACTSTORE_ACTOR, else the login name)")
 		fs.StringVar(&when, "time", "", "when it happened, RFC 3339 (default now)")
 		fs.BoolVar(&asJSON, "json", false, "write the appended record as JSON")
 	}); err != nil {
@@ -289,12 +285,12 @@ func (c *command) append(ctx context.Context, args []string) error {
 	if err := canonical.Check(payload); err != nil {
 		return fmt.Errorf("the payload on standard input must be exactly one canonical CBOR item: %w", err)
 	}
-	d, err := c.open(ctx, false)
+	d, err := c.open(ctx, store.Write, false)
 	if err != nil {
 		return err
 	}
 	defer d.Close()
-	out, err := events.New(d).Commit(ctx, events.Event{Type: typ, Actor: actor, Time: at, Payload: payload})
+	out, err := events.New(d).Commit(ctx, events.Event{Type: typ, Actor: c.sf.ActorOr(), Time: at, Payload: payload})
 	if err != nil {
 		return err
 	}
@@ -316,7 +312,7 @@ func (c *command) migrate(ctx context.Context, args []string) error {
 	}); err != nil {
 		return err
 	}
-	d, err := c.open(ctx, true)
+	d, err := c.open(ctx, store.Write, true)
 	if err != nil {
 		return err
 	}

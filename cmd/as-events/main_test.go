@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -173,7 +174,7 @@ func TestEndToEnd(t *testing.T) {
 				t.Fatal(err)
 			}
 			r = runCmd(t, bin, u, nil, "verify")
-			if r.code != 1 || !strings.Contains(r.err, "at seq 2") {
+			if r.code != 4 || !strings.Contains(r.err, "at seq 2") {
 				t.Fatalf("verify after tamper: %+v", r)
 			}
 		})
@@ -218,6 +219,17 @@ func TestConfigErrors(t *testing.T) {
 		t.Errorf("bad env: %v, output %q", err, out)
 	}
 	u := "sqlite:" + filepath.Join(t.TempDir(), "s.db")
+	// A read on a missing embedded store is "unavailable" and creates
+	// nothing; migrate (a tool that writes) creates it.
+	if r := runCmd(t, bin, u, nil, "head", "--json"); r.code != 6 || !strings.Contains(r.err, "no database at") {
+		t.Errorf("head on a missing store: %+v", r)
+	}
+	if _, err := os.Stat(strings.TrimPrefix(u, "sqlite:")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("head created the store: %v", err)
+	}
+	if r := runCmd(t, bin, u, nil, "migrate"); r.code != 0 {
+		t.Fatalf("migrate: %+v", r)
+	}
 	cmd = exec.Command(bin, "--db", u, "head", "--json")
 	cmd.Env = append(os.Environ(), "ARTIFACTSTORE_DATABASE_URL=store.db")
 	if out, err := cmd.CombinedOutput(); err != nil || !strings.Contains(string(out), `"seq":0`) {

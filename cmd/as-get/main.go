@@ -17,39 +17,41 @@ import (
 	"unicode/utf8"
 
 	"github.com/artifactstore/artifact-store/internal/cli"
-	"github.com/artifactstore/artifact-store/internal/store"
 	"github.com/artifactstore/artifact-store/pkg/identity"
-	"github.com/artifactstore/artifact-store/pkg/registry"
+	"github.com/artifactstore/artifact-store/pkg/records"
+	"github.com/artifactstore/artifact-store/pkg/store"
 )
 
 const usage = `Usage: as-get [flags] ADDRESS
-       as-get [flags] --package NAME@VERSION PATH
-       as-get [flags] --manifest NAME@VERSION [--jcs]
+       as-get [flags] --package REF PATH
+       as-get [flags] --manifest REF [--json]
 
 Writes an object's bytes (by its blake3 content address, or by its sha256
 digest as OCI tools name it), a package file's bytes, or a
-finalised package's manifest (canonical CBOR, or JCS JSON with --jcs) to
+finalised package's manifest (canonical CBOR, or JCS JSON with --json) to
 standard output, or to -o FILE (written to a temporary file and renamed into
 place only once complete and verified). --offset and --length select a byte
 range. A whole object is re-hashed as it is written: bytes that no longer
-match their address are reported and the exit status is 1. Binary is never
+match their address are reported and the exit status is 4. Binary is never
 written to a terminal unless --force is given.
 
 Examples:
     as-get blake3:af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262 > empty
     as-get --package app@1.2.3 bin/app -o ./app
     as-get --package app@1.2.3 lib/libapp.so --offset 0 --length 512 | xxd | head
-    as-get --manifest app@1.2.3 --jcs | jq .files
+    as-get --package app:stable bin/app -o ./app
+    as-get --manifest app@1.2.3 --json | jq .files
 `
 
 func main() { cli.Main("as-get", run) }
 
 func run(ctx context.Context, args []string, stdio cli.Stdio) error {
 	fs := cli.FlagSet("as-get", usage, stdio.Out)
-	flags := store.RegisterFlags(fs)
-	pkgRef := fs.String("package", "", "read PATH from package NAME@VERSION")
-	manifestRef := fs.String("manifest", "", "write the manifest of package NAME@VERSION")
-	jcs := fs.Bool("jcs", false, "with --manifest: JCS JSON instead of CBOR")
+	flags := cli.RegisterStoreFlags(fs)
+	pkgRef := fs.String("package", "", "read PATH from package `REF` (NAME@VERSION, NAME:TAG or NAME@blake3:…)")
+	manifestRef := fs.String("manifest", "", "write the manifest of package `REF`")
+	asJSON := fs.Bool("json", false, "with --manifest: its RFC 8785 JSON (JCS) instead of CBOR")
+	fs.BoolVar(asJSON, "jcs", false, "the same as --json (kept for scripts)")
 	offset := fs.Int64("offset", 0, "first byte to write")
 	length := fs.Int64("length", -1, "number of bytes to write (-1: to the end)")
 	out := fs.String("o", "", "write to FILE instead of standard output")
@@ -68,22 +70,22 @@ func run(ctx context.Context, args []string, stdio cli.Stdio) error {
 		return cli.Usagef("--manifest takes no --package or arguments")
 	case *manifestRef != "" && (*offset != 0 || *length != -1):
 		return cli.Usagef("--offset/--length apply to objects and files, not manifests")
-	case *jcs && *manifestRef == "":
-		return cli.Usagef("--jcs applies to --manifest")
+	case *asJSON && *manifestRef == "":
+		return cli.Usagef("--json applies to --manifest")
 	case *manifestRef == "" && len(pos) != 1:
-		return cli.Usagef("want one ADDRESS, or --package NAME@VERSION PATH, or --manifest NAME@VERSION")
+		return cli.Usagef("want one ADDRESS, or --package REF PATH, or --manifest REF")
 	case *offset < 0 || *length < -1:
 		return cli.Usagef("--offset must be ≥ 0 and --length ≥ -1")
 	}
 	var addr identity.Digest
-	var pref ref.Ref
+	var pkg ref.Ref
 	switch {
 	case *manifestRef != "":
-		if pref, err = ref.Parse(*manifestRef); err != nil {
+		if pkg, err = ref.Parse(*manifestRef); err != nil {
 			return cli.Usagef("--manifest: %v", err)
 		}
 	case *pkgRef != "":
-		if pref, err = ref.Parse(*pkgRef); err != nil {
+		if pkg, err = ref.Parse(*pkgRef); err != nil {
 			return cli.Usagef("--package: %v", err)
 		}
 	default:
@@ -91,11 +93,7 @@ func run(ctx context.Context, args []string, stdio cli.Stdio) error {
 			return cli.Usagef("%v", err)
 		}
 	}
-	opts, err := flags.Options("as-get")
-	if err != nil {
-		return err
-	}
-	st, err := store.Open(ctx, opts)
+	st, err := flags.Open(ctx, "as-get", store.Read)
 	if err != nil {
 		return err
 	}
@@ -103,63 +101,39 @@ func run(ctx context.Context, args []string, stdio cli.Stdio) error {
 	reg := st.Registry
 
 	var src io.Reader
-	verify := identity.Digest{} // what a whole read must hash to
 	switch {
 	case *manifestRef != "":
-		f := registry.CBOR
-		if *jcs {
-			f = registry.JCS
+		f := records.CBOR
+		if *asJSON {
+			f = records.JSON
 		}
-		b, err := reg.GetManifestBytes(ctx, pref, f)
+		b, err := reg.GetManifestBytes(ctx, pkg, f)
 		if err != nil {
 			return err
 		}
 		src = bytes.NewReader(b)
 	case *pkgRef != "":
-		rc, rec, err := reg.GetFile(ctx, pref, pos[0], *offset, *length)
+		rc, _, err := reg.GetFile(ctx, pkg, pos[0], *offset, *length)
 		if err != nil {
 			return err
 		}
 		defer rc.Close()
-		src, addr = rc, rec.ContentAddress
+		src = rc
 	default:
-		if addr, err = reg.Resolve(ctx, addr); err != nil {
-			return err
-		}
-		rc, err := reg.DataPlane().ServeObject(ctx, addr, *offset, *length)
+		rc, _, err := reg.OpenObject(ctx, addr, *offset, *length)
 		if err != nil {
 			return err
 		}
 		defer rc.Close()
 		src = rc
 	}
-	if !addr.IsZero() && *offset == 0 && *length == -1 {
-		verify = addr
-	}
-	return deliver(stdio, *out, *force, src, verify)
+	return deliver(stdio, *out, *force, src)
 }
 
-// deliver copies src to standard output or to file out, hashing it when
-// verify is set. A file is published only after the copy and the check
-// succeed.
-func deliver(stdio cli.Stdio, out string, force bool, src io.Reader, verify identity.Digest) error {
-	h := identity.NewHasher()
-	if !verify.IsZero() {
-		src = io.TeeReader(src, h)
-	}
-	check := func() error {
-		if verify.IsZero() {
-			return nil
-		}
-		got := h.Sum().BLAKE3
-		if verify.Algorithm() == identity.SHA256 {
-			got = h.Sum().SHA256
-		}
-		if got != verify {
-			return fmt.Errorf("stored object %s is corrupt: its bytes hash to %s", verify, got)
-		}
-		return nil
-	}
+// deliver copies src (which verifies itself: see registry.OpenObject) to
+// standard output or to file out. A file is published only after the whole
+// copy succeeded.
+func deliver(stdio cli.Stdio, out string, force bool, src io.Reader) error {
 	if out == "" {
 		br := bufio.NewReaderSize(src, 64<<10)
 		if cli.IsTerminal(stdio.Out) && !force {
@@ -168,10 +142,8 @@ func deliver(stdio cli.Stdio, out string, force bool, src io.Reader, verify iden
 				return cli.Usagef("refusing to write binary to the terminal; redirect it, use -o FILE, or --force")
 			}
 		}
-		if _, err := io.Copy(stdio.Out, br); err != nil {
-			return err
-		}
-		return check()
+		_, err := io.Copy(stdio.Out, br)
+		return err
 	}
 	dir := filepath.Dir(out)
 	tmp, err := os.CreateTemp(dir, "."+filepath.Base(out)+".as-get-*")
@@ -185,7 +157,7 @@ func deliver(stdio cli.Stdio, out string, force bool, src io.Reader, verify iden
 	}
 	// Like a file the shell would create (0666 less the usual umask 022),
 	// not the temporary file's private 0600.
-	if err := errors.Join(check(), tmp.Chmod(0o644), tmp.Sync(), tmp.Close()); err != nil {
+	if err := errors.Join(tmp.Chmod(0o644), tmp.Sync(), tmp.Close()); err != nil {
 		return err
 	}
 	return os.Rename(tmp.Name(), out)

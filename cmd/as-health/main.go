@@ -11,18 +11,16 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/url"
-	"os"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/artifactstore/artifact-store/internal/cli"
-	"github.com/artifactstore/artifact-store/pkg/config"
+	"github.com/artifactstore/artifact-store/pkg/dataplane"
+	"github.com/artifactstore/artifact-store/pkg/db"
 	"github.com/artifactstore/artifact-store/pkg/health"
 	"github.com/artifactstore/artifact-store/pkg/storage"
-	"github.com/artifactstore/artifact-store/pkg/storage/local"
-	"github.com/artifactstore/artifact-store/pkg/storage/s3"
+	"github.com/artifactstore/artifact-store/pkg/store"
 )
 
 const usage = `Usage: as-health [--addr HOST:PORT] [--check] [--timeout D]
@@ -47,8 +45,9 @@ behind is reported (migrations_pending, 503), not refused. Requests are
 logged on standard error at $ARTIFACTSTORE_LOG_LEVEL (--log-level).
 SIGINT or SIGTERM stops the server gracefully.
 
-Exit status: 0 healthy (--check) or a clean shutdown, 1 unhealthy or a
-failure, 2 usage error.
+Exit status: 0 healthy (--check) or a clean shutdown, 6 failing (the
+database or the object store is missing or unreachable), 1 degraded or
+another failure, 2 usage error. A check never creates a missing store.
 
 Examples:
     as-health                                  # http://127.0.0.1:8000/health
@@ -73,10 +72,9 @@ func main() { cli.Main("as-health", run) }
 
 func run(ctx context.Context, args []string, stdio cli.Stdio) error {
 	fs := cli.FlagSet("as-health", usage, stdio.Out)
-	var o config.Overrides
-	o.RegisterFlags(fs)
+	flags := cli.RegisterStoreFlags(fs)
 	addr := fs.String("addr", "127.0.0.1:8000", "listen on `HOST:PORT`")
-	check := fs.Bool("check", false, "run the probes once, print the JSON, exit 0 if healthy else 1")
+	check := fs.Bool("check", false, "run the probes once, print the JSON, exit 0 if healthy")
 	timeout := fs.Duration("timeout", health.DefaultTimeout, "deadline of each probe")
 	version := fs.Bool("version", false, "print the version and exit")
 	pos, err := cli.Parse(fs, args)
@@ -93,28 +91,22 @@ func run(ctx context.Context, args []string, stdio cli.Stdio) error {
 	if *timeout <= 0 {
 		return cli.Usagef("--timeout must be positive, got %s", *timeout)
 	}
-	cfg, err := config.LoadWith(os.Getenv, o)
+	cfg, err := flags.Config()
 	if err != nil {
 		return err
 	}
-	log := slog.New(slog.NewTextHandler(stdio.Err, &slog.HandlerOptions{Level: cfg.LogLevel}))
-
-	database := health.Lazy(cfg.DatabaseURL)
+	log := cli.Logger(stdio.Err, cfg)
+	dialect, _ := db.DialectOf(cfg.DatabaseURL)
+	// A health check only reads: it never creates a missing store.
+	database := health.Lazy(func(ctx context.Context) (*db.DB, error) { return store.OpenDB(ctx, cfg, store.Read) }, string(dialect))
 	defer database.Close()
-	if strings.HasPrefix(cfg.DatabaseURL, "sqlite:") {
-		// The embedded store is created and migrated on first open; do it
-		// now rather than inside the first probe's deadline.
-		wctx, cancel := context.WithTimeout(ctx, warmUpTimeout)
-		if err := database.Ping(wctx); err != nil {
-			log.Warn("database not ready", "err", err)
-		}
-		cancel()
-	}
-	backends, closeBackends := openBackends(cfg, log)
-	defer closeBackends()
+	backend := &lazyBackend{open: func(ctx context.Context) (*dataplane.InProcess, func() error, error) {
+		return store.OpenDataPlane(ctx, cfg, store.Read)
+	}}
+	defer backend.close()
 	checker := health.New(health.Options{
 		Database: database,
-		Backends: backends,
+		Backends: map[string]health.BackendProber{cfg.StorageBackend: backend},
 		Timeout:  *timeout,
 		Version:  cli.Version(),
 	})
@@ -128,91 +120,50 @@ func run(ctx context.Context, args []string, stdio cli.Stdio) error {
 		if _, err := fmt.Fprintf(stdio.Out, "%s\n", b); err != nil {
 			return err
 		}
-		if !rep.OK() {
-			return fmt.Errorf("%s: failing: %s", rep.Status, strings.Join(rep.Failing(), ", "))
+		switch rep.Status {
+		case health.StatusOK:
+			return nil
+		case health.StatusFail:
+			return fmt.Errorf("%w: %s: failing: %s", db.ErrUnavailable, rep.Status, strings.Join(rep.Failing(), ", "))
 		}
-		return nil
+		return fmt.Errorf("%s: failing: %s", rep.Status, strings.Join(rep.Failing(), ", "))
 	}
-	log.Info("configured", "database", redact(cfg.DatabaseURL), "storage_backend", cfg.StorageBackend, "local_root", cfg.LocalRoot,
+	log.Info("configured", "database", db.Redact(cfg.DatabaseURL), "storage_backend", cfg.StorageBackend, "local_root", cfg.LocalRoot,
 		"s3_endpoint", cfg.S3.Endpoint, "s3_bucket", cfg.S3.Bucket, "s3_prefix", cfg.S3.Prefix, "probe_timeout", *timeout)
 	return serve(ctx, *addr, checker, *timeout, log)
 }
 
-// redact hides a password in a database URL for the log.
-func redact(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil || u.User == nil {
-		return raw
-	}
-	return u.Redacted()
+// lazyBackend opens the configured backend (through pkg/store) on first
+// use and keeps it; while it cannot be opened, each probe reports why and
+// the next one tries again, so that the server starts, and recovers,
+// while the backend is down.
+type lazyBackend struct {
+	open    func(context.Context) (*dataplane.InProcess, func() error, error)
+	mu      sync.Mutex
+	dp      *dataplane.InProcess
+	closeDP func() error
 }
 
-// openBackends wires the configured storage backend. A backend that cannot
-// be opened yet is probed by trying again, so that it is reported (and
-// recovers) instead of stopping the server.
-func openBackends(cfg config.Config, log *slog.Logger) (map[string]health.BackendProber, func()) {
-	if err := cfg.CheckBackend(); err != nil {
-		return map[string]health.BackendProber{cfg.StorageBackend: failing{err}}, func() {}
-	}
-	if cfg.StorageBackend == config.BackendS3 {
-		// Open sends no request: each probe is a HeadBucket.
-		b, err := s3.Open(context.Background(), s3.Options{
-			ID: config.BackendS3, Bucket: cfg.S3.Bucket, Prefix: cfg.S3.Prefix, Region: cfg.S3.Region,
-			Endpoint: cfg.S3.Endpoint, PathStyle: cfg.S3.PathStyle,
-		})
+func (l *lazyBackend) Health(ctx context.Context) (storage.Health, error) {
+	l.mu.Lock()
+	if l.dp == nil {
+		dp, c, err := l.open(ctx)
 		if err != nil {
-			log.Warn("storage backend not ready", "backend", config.BackendS3, "err", err)
-			return map[string]health.BackendProber{config.BackendS3: failing{err}}, func() {}
+			l.mu.Unlock()
+			return storage.Health{FreeBytes: -1, TotalBytes: -1}, err
 		}
-		return map[string]health.BackendProber{config.BackendS3: b}, func() { b.Close() }
+		l.dp, l.closeDP = dp, c
 	}
-	lb := &lazyLocal{root: cfg.LocalRoot}
-	if _, err := lb.backend(); err != nil {
-		log.Warn("storage backend not ready", "backend", config.BackendLocal, "err", err)
-	}
-	return map[string]health.BackendProber{config.BackendLocal: lb}, lb.close
+	be := l.dp.Backend()
+	l.mu.Unlock()
+	return be.Health(ctx)
 }
 
-// failing is a backend that cannot exist in this build.
-type failing struct{ err error }
-
-func (f failing) Health(context.Context) (storage.Health, error) {
-	return storage.Health{FreeBytes: -1, TotalBytes: -1}, f.err
-}
-
-// lazyLocal opens the local backend on first use and keeps it.
-type lazyLocal struct {
-	root string
-	mu   sync.Mutex
-	b    *local.Backend
-}
-
-func (l *lazyLocal) backend() (*local.Backend, error) {
+func (l *lazyBackend) close() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.b == nil {
-		b, err := local.Open(l.root, local.Options{ID: config.BackendLocal})
-		if err != nil {
-			return nil, err
-		}
-		l.b = b
-	}
-	return l.b, nil
-}
-
-func (l *lazyLocal) Health(ctx context.Context) (storage.Health, error) {
-	b, err := l.backend()
-	if err != nil {
-		return storage.Health{FreeBytes: -1, TotalBytes: -1, Detail: err.Error()}, nil
-	}
-	return b.Health(ctx)
-}
-
-func (l *lazyLocal) close() {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.b != nil {
-		l.b.Close()
+	if l.closeDP != nil {
+		l.closeDP()
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"os"
@@ -48,7 +49,18 @@ func report(t *testing.T, out []byte) health.Report {
 
 func TestCheckEmbeddedDefault(t *testing.T) {
 	data, env := cleanEnv(t)
+	// No store yet: the check fails (unavailable) and creates nothing.
 	r := tooltest.Run(t, "", nil, env, "as-health", "--check")
+	if r.Code != 6 || report(t, r.Stdout).Status != "fail" {
+		t.Fatalf("check of a missing store: exit %d\nstdout %s\nstderr %s", r.Code, r.Stdout, r.Stderr)
+	}
+	if _, err := os.Stat(filepath.Join(data, "artifact-store")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the check created the store: %v", err)
+	}
+	if r := tooltest.Run(t, "", []byte("x"), env, "as-put", "-"); r.Code != 0 {
+		t.Fatalf("as-put -: %d %s", r.Code, r.Stderr)
+	}
+	r = tooltest.Run(t, "", nil, env, "as-health", "--check")
 	if r.Code != 0 {
 		t.Fatalf("exit %d\nstdout %s\nstderr %s", r.Code, r.Stdout, r.Stderr)
 	}
@@ -99,12 +111,12 @@ func TestCheckFailures(t *testing.T) {
 		failed string // a failing check named in the JSON report; "" if none printed
 	}{
 		{"fail_db_unreachable", []string{"ARTIFACTSTORE_DATABASE_URL=postgres://as@127.0.0.1:1/as?sslmode=disable"}, []string{"--timeout", "1s"},
-			1, []string{"fail", "database"}, "database"},
+			6, []string{"fail", "database"}, "database"},
 		{"fail_s3_no_bucket", []string{"ARTIFACTSTORE_STORAGE_BACKEND=s3"}, nil,
-			1, []string{"backends.s3"}, "backends.s3"},
+			6, []string{"backends.s3"}, "backends.s3"},
 		{"fail_s3_unreachable", []string{"ARTIFACTSTORE_STORAGE_BACKEND=s3", "ARTIFACTSTORE_S3_BUCKET=b-1",
 			"ARTIFACTSTORE_S3_ENDPOINT=http://127.0.0.1:1", "AWS_ACCESS_KEY_ID=AKIAHEALTHTEST", "AWS_SECRET_ACCESS_KEY=never-shown-secret"}, []string{"--timeout", "2s"},
-			1, []string{"backends.s3"}, "backends.s3"},
+			6, []string{"backends.s3"}, "backends.s3"},
 		{"fail_bad_url", nil, []string{"--db", "mysql://x"},
 			1, []string{"--db", "unsupported scheme"}, ""},
 		{"fail_root_is_file", []string{"ARTIFACTSTORE_STORAGE_LOCAL_ROOT=" + file}, nil,
@@ -157,6 +169,9 @@ var serving = regexp.MustCompile(`msg=serving url=(http://\S+)`)
 // object root, and stops it with SIGTERM.
 func TestServe(t *testing.T) {
 	data, env := cleanEnv(t)
+	if r := tooltest.Run(t, "", []byte("x"), env, "as-put", "-"); r.Code != 0 {
+		t.Fatalf("as-put -: %d %s", r.Code, r.Stderr)
+	}
 	cmd := exec.Command(tooltest.Path(t, "as-health"), "--addr", "127.0.0.1:0", "--log-level", "info")
 	cmd.Env = append(os.Environ(), env...)
 	stderr, err := cmd.StderrPipe()

@@ -10,19 +10,14 @@ import (
 	"fmt"
 	"github.com/artifactstore/artifact-store/pkg/ref"
 	"io"
-	"io/fs"
 	"os"
-	"path/filepath"
-	"slices"
 	"sort"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/artifactstore/artifact-store/internal/cli"
 	"github.com/artifactstore/artifact-store/pkg/manifest"
 	"github.com/artifactstore/artifact-store/pkg/records"
-	"github.com/artifactstore/artifact-store/pkg/scan"
 )
 
 const usage = `Usage: as-manifest [build flags]          (build: file records -> manifest)
@@ -74,35 +69,18 @@ func run(ctx context.Context, args []string, stdio cli.Stdio) error {
 	return build(args, stdio)
 }
 
-// keyValues is a repeatable k=v flag.
-type keyValues map[string]string
-
-func (kv keyValues) String() string { return "" }
-
-func (kv keyValues) Set(s string) error {
-	k, v, ok := strings.Cut(s, "=")
-	if !ok || k == "" {
-		return fmt.Errorf("want KEY=VALUE, got %q", s)
-	}
-	if _, dup := kv[k]; dup {
-		return fmt.Errorf("key %q given twice", k)
-	}
-	kv[k] = v
-	return nil
-}
-
 func build(args []string, stdio cli.Stdio) error {
 	fs := cli.FlagSet("as-manifest", usage, stdio.Out)
 	root := fs.String("root", "", "make paths relative to `DIR` (default: the deepest directory holding every file)")
 	pkg := fs.String("package", "", "package `NAME@VERSION`")
-	labels := keyValues{}
+	labels := cli.KeyValues{}
 	fs.Var(labels, "label", "package label `KEY=VALUE` (repeatable)")
-	facts := keyValues{}
+	facts := cli.KeyValues{}
 	fs.Var(facts, "fact", "provenance fact `KEY=VALUE`, e.g. git_commit=... (repeatable)")
 	retention := fs.String("retention", "", "retention `CLASS`")
 	hold := fs.Bool("hold", false, "declare a retention hold")
 	createdAt := fs.String("created-at", "", "declared creation `TIME`, RFC 3339 (default: SOURCE_DATE_EPOCH, else none)")
-	producer := fs.String("producer", "as-manifest@"+cli.Version(), "producer `TOOL@VERSION` recorded in provenance")
+	producer := fs.String("producer", "as-manifest", "producer `TOOL` recorded in provenance (its name only: a new build gives the same digest)")
 	force := fs.Bool("force", false, "write binary CBOR even to a terminal")
 	version := fs.Bool("version", false, "print the version and exit")
 	pos, err := cli.Parse(fs, args)
@@ -124,22 +102,12 @@ func build(args []string, stdio cli.Stdio) error {
 		}
 		b.Package.Name, b.Package.Version = r.Name, r.Version
 	}
-	if b.Package.CreatedAt, err = declaredTime(*createdAt); err != nil {
-		return err
+	if b.Package.CreatedAt, err = manifest.DeclaredTime(*createdAt, os.Getenv); err != nil {
+		return cli.Usagef("%v", err)
 	}
-	tool, tv, ok := strings.Cut(*producer, "@")
-	if !ok || tool == "" || tv == "" {
-		return cli.Usagef("--producer: want TOOL@VERSION, got %q", *producer)
-	}
-	b.Package.Labels = labels
+	b.Package.Labels = labels.Map()
 	b.Retention = manifest.Retention{Class: *retention, Hold: *hold}
-	b.Provenance = manifest.Provenance{Producer: manifest.Producer{Tool: tool, Version: tv}, Facts: facts}
-	if len(labels) == 0 {
-		b.Package.Labels = nil
-	}
-	if len(facts) == 0 {
-		b.Provenance.Facts = nil
-	}
+	b.Provenance = manifest.Provenance{Producer: manifest.Producer{Tool: *producer}, Facts: facts.Map()}
 	// Check the declarations before reading anything.
 	if err := (manifest.Manifest{Package: b.Package, Retention: b.Retention, Provenance: b.Provenance}).Validate(); err != nil {
 		return cli.Usagef("%v", err)
@@ -147,28 +115,11 @@ func build(args []string, stdio cli.Stdio) error {
 	if cli.IsTerminal(stdio.Out) && !*force {
 		return refuseTerminal()
 	}
-
-	absRoot := ""
-	if *root != "" {
-		if absRoot, err = filepath.Abs(*root); err != nil {
-			return err
-		}
-		b.Root = absRoot
+	recs, err := records.ReadFiles(stdio.In)
+	if err != nil {
+		return err
 	}
-	r := records.NewReader(stdio.In)
-	for {
-		f, err := r.ReadFile()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return fmt.Errorf("reading file records: %w", err)
-		}
-		if absRoot != "" && !filepath.IsAbs(f.Path) {
-			if f.Path, err = filepath.Abs(f.Path); err != nil {
-				return err
-			}
-		}
+	for _, f := range recs {
 		if err := b.Add(f); err != nil {
 			return err
 		}
@@ -190,31 +141,6 @@ func build(args []string, stdio cli.Stdio) error {
 
 func refuseTerminal() error {
 	return errors.New("refusing to write binary CBOR to the terminal; did you mean '| as-manifest jcs'? (--force writes it anyway)")
-}
-
-// declaredTime returns created_at from the flag, else SOURCE_DATE_EPOCH,
-// else "" (no time).
-func declaredTime(flagValue string) (string, error) {
-	if flagValue != "" {
-		t, err := time.Parse(time.RFC3339, flagValue)
-		if err != nil {
-			return "", cli.Usagef("--created-at: %q is not an RFC 3339 time such as 2026-01-02T15:04:05Z", flagValue)
-		}
-		s, err := manifest.FormatTime(t)
-		if err != nil {
-			return "", cli.Usagef("--created-at: %v", err)
-		}
-		return s, nil
-	}
-	env, ok := os.LookupEnv("SOURCE_DATE_EPOCH")
-	if !ok || env == "" {
-		return "", nil
-	}
-	secs, err := strconv.ParseInt(env, 10, 64)
-	if err != nil || secs < 0 || secs > 253402300799 {
-		return "", cli.Usagef("SOURCE_DATE_EPOCH=%q is not a number of seconds since 1970 (0 to 253402300799)", env)
-	}
-	return manifest.FormatTime(time.Unix(secs, 0))
 }
 
 // readManifestBytes reads the manifest named by the positional arguments
@@ -391,73 +317,20 @@ func verify(ctx context.Context, args []string, stdio cli.Stdio) error {
 	if err != nil {
 		return err
 	}
-	if st, err := os.Stat(*root); err != nil {
+	diffs, err := manifest.Verify(ctx, m, *root, *jobs)
+	if err != nil {
 		return err
-	} else if !st.IsDir() {
-		return fmt.Errorf("--root %s is not a directory", *root)
 	}
 	var report bytes.Buffer
-	diffs := 0
-	byPath := make(map[string]int, len(m.Files))
-	for i, f := range m.Files {
-		byPath[filepath.Join(*root, filepath.FromSlash(f.Path))] = i
-	}
-	paths := func(yield func(string) bool) {
-		for _, f := range m.Files {
-			if !yield(filepath.Join(*root, filepath.FromSlash(f.Path))) {
-				return
-			}
-		}
-	}
-	err = scan.Files(ctx, paths, *jobs, func(r scan.Result) error {
-		f := m.Files[byPath[r.Path]]
-		switch {
-		case r.Err != nil && errors.Is(r.Err, fs.ErrNotExist):
-			diffs++
-			fmt.Fprintf(&report, "missing  %s\n", f.Path)
-		case r.Err != nil:
-			diffs++
-			fmt.Fprintf(&report, "unreadable  %s: %v\n", f.Path, r.Err)
-		case r.Dir:
-			diffs++
-			fmt.Fprintf(&report, "changed  %s: now a directory\n", f.Path)
-		case r.Sum != f.Sum():
-			diffs++
-			fmt.Fprintf(&report, "changed  %s: size %d, %s (manifest: size %d, %s)\n", f.Path, r.Sum.Size, r.Sum.BLAKE3, f.Size, f.ContentAddress)
-		}
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	var extra []string
-	err = filepath.WalkDir(*root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if !d.Type().IsRegular() {
-			return nil
-		}
-		if _, ok := byPath[p]; !ok {
-			rel, _ := filepath.Rel(*root, p)
-			extra = append(extra, filepath.ToSlash(rel))
-		}
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	slices.Sort(extra)
-	for _, p := range extra {
-		diffs++
-		fmt.Fprintf(&report, "extra    %s\n", p)
+	for _, d := range diffs {
+		fmt.Fprintln(&report, d)
 	}
 	if _, err := stdio.Out.Write(report.Bytes()); err != nil {
 		return err
 	}
-	if diffs > 0 {
-		fmt.Fprintf(stdio.Err, "as-manifest: %d difference(s) between %s and the manifest of %d file(s)\n", diffs, *root, len(m.Files))
-		return cli.ErrReported
+	if len(diffs) > 0 {
+		fmt.Fprintf(stdio.Err, "as-manifest: %d difference(s) between %s and the manifest of %d file(s)\n", len(diffs), *root, len(m.Files))
+		return fmt.Errorf("%w: %w", cli.ErrReported, manifest.ErrMismatch)
 	}
 	fmt.Fprintf(stdio.Out, "ok  %d files match\n", len(m.Files))
 	return nil

@@ -148,8 +148,8 @@ func TestVerify(t *testing.T) {
 	}
 	mustRun(t, dir, "echo changed > dist/bin/app && rm dist/lib/libx.so && echo new > dist/new")
 	out, errs, code := sh(t, dir, "as-manifest jcs m.cbor | as-manifest verify --root dist")
-	if code != 1 {
-		t.Fatalf("exit %d, want 1; %s", code, errs)
+	if code != 4 {
+		t.Fatalf("exit %d, want 4 (integrity); %s", code, errs)
 	}
 	for _, want := range []string{"changed  bin/app", "missing  lib/libx.so", "extra    new"} {
 		if !strings.Contains(out, want) {

@@ -8,7 +8,8 @@ import (
 	"fmt"
 
 	"github.com/artifactstore/artifact-store/internal/cli"
-	"github.com/artifactstore/artifact-store/internal/store"
+	"github.com/artifactstore/artifact-store/pkg/registry"
+	"github.com/artifactstore/artifact-store/pkg/store"
 )
 
 const usage = `Usage: as-replay [--check] [flags]
@@ -31,7 +32,7 @@ func main() { cli.Main("as-replay", run) }
 
 func run(ctx context.Context, args []string, stdio cli.Stdio) error {
 	fs := cli.FlagSet("as-replay", usage, stdio.Out)
-	flags := store.RegisterFlags(fs)
+	flags := cli.RegisterStoreFlags(fs)
 	check := fs.Bool("check", false, "compare the views with a rebuild; change nothing")
 	version := fs.Bool("version", false, "print the version and exit")
 	pos, err := cli.Parse(fs, args)
@@ -45,11 +46,11 @@ func run(ctx context.Context, args []string, stdio cli.Stdio) error {
 	if len(pos) > 0 {
 		return cli.Usagef("unexpected arguments %q", pos)
 	}
-	opts, err := flags.Options("as-replay")
-	if err != nil {
-		return err
+	access := store.Write
+	if *check {
+		access = store.Check // works on a read-only copy: nothing is written
 	}
-	st, err := store.Open(ctx, opts)
+	st, err := flags.Open(ctx, "as-replay", access)
 	if err != nil {
 		return err
 	}
@@ -62,7 +63,7 @@ func run(ctx context.Context, args []string, stdio cli.Stdio) error {
 	switch {
 	case *check && res.Before != res.After:
 		fmt.Fprintf(stdio.Err, "as-replay: views differ from a rebuild of %d events: live %s, rebuilt %s (run as-replay to repair)\n", res.Events, res.Before, res.After)
-		return cli.ErrReported
+		return fmt.Errorf("%w: %w", cli.ErrReported, registry.ErrIntegrity)
 	case *check:
 		fmt.Fprintf(stdio.Err, "as-replay: ok: views equal a rebuild of %d events\n", res.Events)
 	default:

@@ -38,7 +38,7 @@ func run(ctx context.Context, dir string) error {
 		return err
 	}
 	defer d.Close()
-	dp, closeDP, err := dataplane.OpenLocal(nil, "local", filepath.Join(dir, "objects"))
+	dp, closeDP, err := dataplane.OpenLocal("local", filepath.Join(dir, "objects"), false)
 	if err != nil {
 		return err
 	}

@@ -19,6 +19,7 @@ import (
 
 	"github.com/artifactstore/artifact-store/pkg/db"
 	"github.com/artifactstore/artifact-store/pkg/events"
+	"github.com/artifactstore/artifact-store/pkg/manifest"
 	"github.com/artifactstore/artifact-store/pkg/ref"
 	"github.com/artifactstore/artifact-store/pkg/registry"
 	"github.com/artifactstore/artifact-store/pkg/storage"
@@ -97,7 +98,7 @@ var exitTable = []struct {
 }{
 	{ExitInterrupted, []error{context.Canceled}},
 	{ExitUsage, []error{ErrUsage, ref.ErrInvalid}},
-	{ExitIntegrity, []error{storage.ErrDigestMismatch, events.ErrChainBroken, registry.ErrIntegrity}},
+	{ExitIntegrity, []error{storage.ErrDigestMismatch, events.ErrChainBroken, registry.ErrIntegrity, manifest.ErrMismatch}},
 	{ExitUnavailable, []error{db.ErrUnavailable, db.ErrSchemaBehind, db.ErrSchemaAhead, storage.ErrUnavailable, context.DeadlineExceeded}},
 	{ExitNotFound, []error{registry.ErrNotFound, storage.ErrNotFound}},
 	{ExitConflict, []error{registry.ErrConflict, registry.ErrPackageFinalized, registry.ErrPathExists, registry.ErrExists}},

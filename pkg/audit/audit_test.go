@@ -16,7 +16,7 @@ import (
 func TestFor(t *testing.T) {
 	ctx := context.Background()
 	d := dbtest.SQLite(t)
-	dp, closeDP, err := dataplane.OpenLocal(nil, "local", t.TempDir())
+	dp, closeDP, err := dataplane.OpenLocal("local", t.TempDir(), false)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -29,6 +29,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/artifactstore/artifact-store/pkg/db"
 	"log/slog"
 	"net/url"
 	"os"
@@ -180,7 +181,7 @@ func LoadWith(getenv func(string) string, o Overrides) (Config, error) {
 	}
 
 	if dbs.value != "" {
-		if err := CheckDatabaseURL(dbs.value); err != nil {
+		if err := db.CheckURL(dbs.value); err != nil {
 			bad(dbs.source, "%v", err)
 		}
 	}
@@ -320,56 +321,6 @@ func DatabaseURL(getenv func(string) string) (string, error) {
 		return "", err
 	}
 	return "sqlite:" + filepath.Join(dir, DatabaseFile), nil
-}
-
-// CheckDatabaseURL checks the form of a database URL without connecting:
-// sqlite:PATH (sqlite://PATH; no query) or postgres:// / postgresql://
-// with a host or a path. The error does not repeat a password.
-func CheckDatabaseURL(raw string) error {
-	switch {
-	case strings.HasPrefix(raw, "sqlite:"):
-		rest := strings.TrimPrefix(strings.TrimPrefix(raw, "sqlite:"), "//")
-		if strings.Contains(rest, "?") {
-			return fmt.Errorf("%q: sqlite URLs take no query parameters", raw)
-		}
-		if rest == "" {
-			return fmt.Errorf("%q: empty path (want sqlite:PATH)", raw)
-		}
-		if strings.ContainsRune(rest, 0) {
-			return fmt.Errorf("%q: path contains NUL", raw)
-		}
-		return nil
-	case strings.HasPrefix(raw, "postgres://"), strings.HasPrefix(raw, "postgresql://"):
-		u, err := url.Parse(raw)
-		if err != nil {
-			return fmt.Errorf("not a valid URL: %v", redactErr(err, raw))
-		}
-		if u.Host == "" && u.Path == "" && u.RawQuery == "" {
-			return fmt.Errorf("%q: no host or database", u.Redacted())
-		}
-		return nil
-	}
-	scheme, _, ok := strings.Cut(raw, ":")
-	if !ok || strings.ContainsAny(scheme, "/ ") {
-		return fmt.Errorf("%q is not a URL (want sqlite:PATH or postgres://USER@HOST/DB)", raw)
-	}
-	return fmt.Errorf("unsupported scheme %q (want sqlite:PATH or postgres://USER@HOST/DB)", scheme+":")
-}
-
-// redactErr keeps a password given in raw out of a url.Parse error.
-func redactErr(err error, raw string) string {
-	msg := err.Error()
-	if i := strings.Index(raw, "://"); i >= 0 {
-		if at := strings.LastIndex(raw, "@"); at > i {
-			if c := strings.Index(raw[i+3:at], ":"); c >= 0 {
-				pw := raw[i+3+c+1 : at]
-				if pw != "" {
-					msg = strings.ReplaceAll(msg, pw, "xxxxx")
-				}
-			}
-		}
-	}
-	return msg
 }
 
 // checkRoot checks a local object root without creating it: an absolute

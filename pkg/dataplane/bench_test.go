@@ -88,7 +88,7 @@ func TestBenchIngest(t *testing.T) {
 	}
 	ctx := context.Background()
 	start := time.Now()
-	d, closeFn, err := OpenLocal(nil, "local", dst)
+	d, closeFn, err := OpenLocal("local", dst, false)
 	if err != nil {
 		t.Fatal(err)
 	}

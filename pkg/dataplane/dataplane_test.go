@@ -291,33 +291,6 @@ func TestIngestWithoutSummer(t *testing.T) {
 	}
 }
 
-func TestRegistryWiring(t *testing.T) {
-	reg := storage.NewRegistry()
-	d, closeFn, err := OpenLocal(reg, "local", t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer closeFn()
-	if ids := reg.IDs(); len(ids) != 1 || ids[0] != "local" {
-		t.Fatalf("IDs: %v", ids)
-	}
-	if _, _, err := OpenLocal(reg, "local", t.TempDir()); err == nil {
-		t.Fatal("a second backend under the same id was accepted")
-	}
-	d2, err := FromRegistry(reg, "local")
-	if err != nil || d2.Backend() != d.Backend() {
-		t.Fatalf("FromRegistry: %v", err)
-	}
-	if _, err := FromRegistry(reg, "s3"); !errors.Is(err, storage.ErrUnknownBackend) {
-		t.Fatalf("FromRegistry(unknown): %v", err)
-	}
-	for _, bad := range []string{"", "Local", "1x", "a/b", "../x"} {
-		if err := reg.Register(bad, d.Backend()); err == nil {
-			t.Errorf("Register(%q) accepted", bad)
-		}
-	}
-}
-
 // TestIngestBatch: good sources are stored and durable, a source that does
 // not match its expectation is refused with its own error and leaves
 // nothing, and a source that cannot be opened says so.

@@ -43,30 +43,14 @@ func NewInProcess(backendID string, be storage.Backend) (*InProcess, error) {
 	return d, nil
 }
 
-// FromRegistry returns a data plane over the backend registered under
-// backendID.
-func FromRegistry(reg *storage.Registry, backendID string) (*InProcess, error) {
-	be, err := reg.Lookup(backendID)
-	if err != nil {
-		return nil, fmt.Errorf("dataplane: %w", err)
-	}
-	return NewInProcess(backendID, be)
-}
-
-// OpenLocal opens the local filesystem backend at root and registers it
-// under backendID in reg (if reg is not nil). It is the wiring the tools
-// use, so that no other package imports pkg/storage/local. The returned
-// close function releases the backend.
-func OpenLocal(reg *storage.Registry, backendID, root string) (*InProcess, func() error, error) {
-	be, err := local.Open(root, local.Options{ID: backendID})
+// OpenLocal opens the local filesystem backend at root as backendID. It is
+// the wiring pkg/store uses, so that no other package imports
+// pkg/storage/local. With readOnly the root must exist and nothing is
+// created in it. The returned close function releases the backend.
+func OpenLocal(backendID, root string, readOnly bool) (*InProcess, func() error, error) {
+	be, err := local.Open(root, local.Options{ID: backendID, ReadOnly: readOnly})
 	if err != nil {
 		return nil, nil, err
-	}
-	if reg != nil {
-		if err := reg.Register(backendID, be); err != nil {
-			be.Close()
-			return nil, nil, err
-		}
 	}
 	d, err := NewInProcess(backendID, be)
 	if err != nil {

@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"github.com/artifactstore/artifact-store/pkg/config"
-	"github.com/artifactstore/artifact-store/pkg/storage"
 	"github.com/artifactstore/artifact-store/pkg/storage/s3"
 )
 
@@ -20,19 +19,13 @@ const openS3Clean = 10 * time.Second
 // s3.DefaultStaleAge), best effort: a failure there (a read-only policy, an
 // unreachable server) does not stop the open, and the next open tries
 // again. The returned close function releases the backend.
-func OpenS3(ctx context.Context, reg *storage.Registry, backendID string, cfg config.S3) (*InProcess, func() error, error) {
+func OpenS3(ctx context.Context, backendID string, cfg config.S3) (*InProcess, func() error, error) {
 	be, err := s3.Open(ctx, s3.Options{
 		ID: backendID, Bucket: cfg.Bucket, Prefix: cfg.Prefix, Region: cfg.Region,
 		Endpoint: cfg.Endpoint, PathStyle: cfg.PathStyle,
 	})
 	if err != nil {
 		return nil, nil, err
-	}
-	if reg != nil {
-		if err := reg.Register(backendID, be); err != nil {
-			be.Close()
-			return nil, nil, err
-		}
 	}
 	d, err := NewInProcess(backendID, be)
 	if err != nil {

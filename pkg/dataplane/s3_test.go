@@ -8,7 +8,6 @@ import (
 	"testing"
 
 	"github.com/artifactstore/artifact-store/pkg/config"
-	"github.com/artifactstore/artifact-store/pkg/storage"
 	"github.com/artifactstore/artifact-store/pkg/storage/s3/s3test"
 )
 
@@ -23,16 +22,12 @@ func TestOpenS3(t *testing.T) {
 	t.Setenv("AWS_SECRET_ACCESS_KEY", srv.SecretKey)
 	t.Setenv("AWS_CONFIG_FILE", os.DevNull)
 	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", os.DevNull)
-	reg := storage.NewRegistry()
 	cfg := config.S3{Endpoint: srv.Endpoint, Bucket: loc.Bucket, Prefix: loc.Prefix, Region: srv.Region, PathStyle: true}
-	d, closeFn, err := OpenS3(t.Context(), reg, "s3", cfg)
+	d, closeFn, err := OpenS3(t.Context(), "s3", cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer closeFn()
-	if _, err := reg.Lookup("s3"); err != nil {
-		t.Fatal(err)
-	}
 	b := bytes.Repeat([]byte("artifact "), 2<<20) // 18 MiB: multipart
 	res, err := d.IngestStream(t.Context(), bytes.NewReader(b), IngestOptions{})
 	if err != nil {

@@ -33,7 +33,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/artifactstore/artifact-store/pkg/config"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
@@ -69,10 +68,11 @@ const BusyTimeout = 30 * time.Second
 type DB struct {
 	// SQL is the connection pool. Queries use $1, $2, … placeholders, which
 	// both dialects accept.
-	SQL     *sql.DB
-	dialect Dialect
-	url     string
-	pgConf  *pgx.ConnConfig // PostgreSQL only
+	SQL      *sql.DB
+	dialect  Dialect
+	url      string
+	pgConf   *pgx.ConnConfig // PostgreSQL only
+	readOnly bool
 }
 
 // Dialect reports the database's dialect.
@@ -84,18 +84,41 @@ func (d *DB) URL() string { return d.url }
 // Close closes the connection pool.
 func (d *DB) Close() error { return d.SQL.Close() }
 
-// Open opens the database at rawURL and checks that it answers. An SQLite
-// database is created if missing (with its parent directory) and migrated to
-// the latest schema; a PostgreSQL database is only connected to.
+// Open opens the database at rawURL for a tool that writes, and checks
+// that it answers. An SQLite database is created if missing (with its
+// parent directory) and migrated to the latest schema; a PostgreSQL
+// database is only connected to.
 func Open(ctx context.Context, rawURL string) (*DB, error) {
-	switch {
-	case strings.HasPrefix(rawURL, "sqlite:"):
-		return openSQLite(ctx, rawURL)
-	case strings.HasPrefix(rawURL, "postgres://"), strings.HasPrefix(rawURL, "postgresql://"):
-		return openPostgres(ctx, rawURL)
-	default:
-		return nil, fmt.Errorf("%w %q: want sqlite:PATH or postgres://…", ErrBadURL, redact(rawURL))
+	return open(ctx, rawURL, Options{Create: true})
+}
+
+// Options say how OpenWith opens a database.
+type Options struct {
+	// Create lets an SQLite database that does not exist be created (and
+	// migrated). Without it a missing database is ErrUnavailable: a tool
+	// that only reads never makes a new, empty store out of a mistyped
+	// path.
+	Create bool
+	// ReadOnly opens SQLite read-only (no migration, no lock file, no
+	// write), so that a check works on a read-only copy of a store. A
+	// database whose file or directory we cannot write is opened as
+	// immutable: nothing else may change it while it is open.
+	ReadOnly bool
+}
+
+// OpenWith opens the database at rawURL as o says.
+func OpenWith(ctx context.Context, rawURL string, o Options) (*DB, error) {
+	return open(ctx, rawURL, o)
+}
+
+func open(ctx context.Context, rawURL string, o Options) (*DB, error) {
+	if err := CheckURL(rawURL); err != nil {
+		return nil, err
 	}
+	if d, _ := DialectOf(rawURL); d == SQLite {
+		return openSQLite(ctx, rawURL, o)
+	}
+	return openPostgres(ctx, rawURL)
 }
 
 // SQLitePath returns the file path of an sqlite: URL.
@@ -109,36 +132,54 @@ func SQLitePath(rawURL string) (string, error) {
 		return "", fmt.Errorf("%w %q: sqlite URLs take no query parameters", ErrBadURL, rawURL)
 	}
 	if rest == "" {
-		return "", fmt.Errorf("%w %q: empty path", ErrBadURL, rawURL)
+		return "", fmt.Errorf("%w %q: empty path (want sqlite:PATH)", ErrBadURL, rawURL)
+	}
+	if strings.ContainsRune(rest, 0) {
+		return "", fmt.Errorf("%w %q: path contains NUL", ErrBadURL, rawURL)
 	}
 	return rest, nil
 }
 
-func openSQLite(ctx context.Context, rawURL string) (*DB, error) {
+func openSQLite(ctx context.Context, rawURL string, o Options) (*DB, error) {
 	path, err := SQLitePath(rawURL)
 	if err != nil {
 		return nil, err
 	}
-	if dir := filepath.Dir(path); dir != "" {
-		if err := os.MkdirAll(dir, 0o700); err != nil {
-			return nil, fmt.Errorf("db: create directory for %s: %w", path, err)
+	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) && !o.Create {
+		return nil, fmt.Errorf("%w: no database at %s (only a tool that writes creates the embedded store; check --db or $ARTIFACTSTORE_DATABASE_URL)", ErrUnavailable, path)
+	}
+	if o.Create {
+		if dir := filepath.Dir(path); dir != "" {
+			if err := os.MkdirAll(dir, 0o700); err != nil {
+				return nil, fmt.Errorf("db: create directory for %s: %w", path, err)
+			}
 		}
 	}
 	q := url.Values{}
 	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", BusyTimeout.Milliseconds()))
-	q.Add("_pragma", "journal_mode(WAL)")
-	q.Add("_pragma", "synchronous(FULL)")
+	if o.ReadOnly {
+		q.Set("mode", "ro")
+		if !writable(path) || !writable(filepath.Dir(path)) {
+			q.Set("immutable", "1")
+		}
+	} else {
+		q.Add("_pragma", "journal_mode(WAL)")
+		q.Add("_pragma", "synchronous(FULL)")
+		q.Set("_txlock", "immediate")
+	}
 	q.Add("_pragma", "foreign_keys(1)")
-	q.Set("_txlock", "immediate")
 	dsn := "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + q.Encode()
 	sqldb, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return nil, fmt.Errorf("db: open %s: %w", path, err)
 	}
-	d := &DB{SQL: sqldb, dialect: SQLite, url: rawURL}
+	d := &DB{SQL: sqldb, dialect: SQLite, url: rawURL, readOnly: o.ReadOnly}
 	if err := sqldb.PingContext(ctx); err != nil {
 		sqldb.Close()
-		return nil, fmt.Errorf("db: open %s: %w", path, err)
+		return nil, fmt.Errorf("%w: open %s: %v", ErrUnavailable, path, err)
+	}
+	if o.ReadOnly {
+		return d, nil
 	}
 	// Several processes may open a new store at once (parallel as-put in
 	// CI): serialise the self-migration on a lock file beside the
@@ -155,6 +196,12 @@ func openSQLite(ctx context.Context, rawURL string) (*DB, error) {
 	}
 	return d, nil
 }
+
+// writable reports whether this process may write path.
+func writable(path string) bool { return syscall.Access(path, 2 /* W_OK */) == nil }
+
+// ReadOnly reports whether the database was opened read-only.
+func (d *DB) ReadOnly() bool { return d.readOnly }
 
 // lockFile takes an exclusive advisory lock (flock) on path, creating it,
 // and returns the function that releases it.
@@ -173,12 +220,12 @@ func lockFile(path string) (func(), error) {
 func openPostgres(ctx context.Context, rawURL string) (*DB, error) {
 	conf, err := pgx.ParseConfig(rawURL)
 	if err != nil {
-		return nil, fmt.Errorf("%w %q: %v", ErrBadURL, redact(rawURL), err)
+		return nil, fmt.Errorf("%w %s: %s", ErrBadURL, Redact(rawURL), scrub(err.Error(), rawURL))
 	}
 	sqldb := stdlib.OpenDB(*conf)
 	if err := sqldb.PingContext(ctx); err != nil {
 		sqldb.Close()
-		return nil, fmt.Errorf("db: connect to %s: %w", redact(rawURL), err)
+		return nil, fmt.Errorf("%w: connect to %s: %s", ErrUnavailable, Redact(rawURL), scrub(err.Error(), rawURL))
 	}
 	return &DB{SQL: sqldb, dialect: Postgres, url: rawURL, pgConf: conf}, nil
 }
@@ -194,22 +241,4 @@ func (d *DB) Listen(ctx context.Context) (*pgx.Conn, error) {
 		return nil, fmt.Errorf("db: connect for LISTEN: %w", err)
 	}
 	return c, nil
-}
-
-// DefaultURL resolves the database URL when none is given: the environment
-// variable ARTIFACTSTORE_DATABASE_URL, else the embedded store
-// sqlite:$XDG_DATA_HOME/artifact-store/store.db, with XDG_DATA_HOME falling
-// back to ~/.local/share. It is [config.DatabaseURL] over os.Getenv; tools
-// use pkg/config, which also validates.
-func DefaultURL() (string, error) {
-	return config.DatabaseURL(os.Getenv)
-}
-
-// redact hides a password in a URL for messages.
-func redact(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil || u.User == nil {
-		return raw
-	}
-	return u.Redacted()
 }

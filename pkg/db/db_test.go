@@ -268,23 +268,6 @@ func TestOpenURLs(t *testing.T) {
 	}
 }
 
-func TestDefaultURL(t *testing.T) {
-	t.Setenv("ARTIFACTSTORE_DATABASE_URL", "")
-	t.Setenv("XDG_DATA_HOME", "/data")
-	if u, _ := db.DefaultURL(); u != "sqlite:/data/artifact-store/store.db" {
-		t.Errorf("DefaultURL = %s", u)
-	}
-	t.Setenv("XDG_DATA_HOME", "")
-	t.Setenv("HOME", "/home/u")
-	if u, _ := db.DefaultURL(); u != "sqlite:/home/u/.local/share/artifact-store/store.db" {
-		t.Errorf("DefaultURL = %s", u)
-	}
-	t.Setenv("ARTIFACTSTORE_DATABASE_URL", "postgres://h/db")
-	if u, _ := db.DefaultURL(); u != "postgres://h/db" {
-		t.Errorf("DefaultURL = %s", u)
-	}
-}
-
 // TestConcurrentFirstOpen: several openers of one new embedded store at
 // once (parallel tools in CI) all succeed, and the schema is current.
 func TestConcurrentFirstOpen(t *testing.T) {

@@ -116,9 +116,9 @@ type ViewWriter interface {
 // returns the sequence number of the last event applied. A broken chain
 // aborts the replay with a *ChainError and leaves the views untouched.
 func Replay(ctx context.Context, d *db.DB, vw ViewWriter) (uint64, error) {
-	tx, err := d.SQL.BeginTx(ctx, nil)
+	tx, err := Begin(ctx, d)
 	if err != nil {
-		return 0, fmt.Errorf("events: replay: begin: %w", err)
+		return 0, err
 	}
 	defer tx.Rollback()
 	last, err := ReplayTx(ctx, tx, vw)
@@ -131,25 +131,29 @@ func Replay(ctx context.Context, d *db.DB, vw ViewWriter) (uint64, error) {
 	return last, nil
 }
 
-// ReplayTx is Replay inside the caller's transaction, which it neither
-// commits nor rolls back: a caller that rolls back afterwards has rebuilt
-// the views in scratch and left the live ones untouched (as-replay --check).
+// ReplayTx is Replay inside the caller's transaction, which must come from
+// Begin and which it neither commits nor rolls back: a caller that rolls
+// back afterwards has rebuilt the views in scratch and left the live ones
+// untouched.
 func ReplayTx(ctx context.Context, tx *sql.Tx, vw ViewWriter) (uint64, error) {
-	// A no-op update takes the head row lock on PostgreSQL (SQLite's
-	// BEGIN IMMEDIATE already holds the write lock).
-	var seq int64
-	if err := tx.QueryRowContext(ctx, `UPDATE event_head SET seq = seq WHERE id = 1 RETURNING seq`).Scan(&seq); err != nil {
-		return 0, fmt.Errorf("events: replay: lock head: %w", err)
-	}
-	h, err := head(ctx, tx)
+	return ReplayFrom(ctx, tx, tx, vw)
+}
+
+// ReplayFrom reads the log through src (a transaction from Begin or
+// BeginRead), verifying the chain as it reads, and rebuilds the views in
+// dst: vw.Reset, then vw.Apply for every event in order. dst may be a
+// transaction on another database with the same schema (a scratch copy),
+// so that a check writes nothing where the log is.
+func ReplayFrom(ctx context.Context, src Querier, dst *sql.Tx, vw ViewWriter) (uint64, error) {
+	h, err := head(ctx, src)
 	if err != nil {
 		return 0, err
 	}
-	if err := vw.Reset(ctx, tx); err != nil {
+	if err := vw.Reset(ctx, dst); err != nil {
 		return 0, fmt.Errorf("events: replay: reset views: %w", err)
 	}
-	return verifyTo(ctx, tx, h, 1000, func(ev Event) error {
-		if err := vw.Apply(ctx, tx, ev); err != nil {
+	return verifyTo(ctx, src, h, 1000, func(ev Event) error {
+		if err := vw.Apply(ctx, dst, ev); err != nil {
 			return fmt.Errorf("events: replay: apply seq %d: %w", ev.Seq, err)
 		}
 		return nil

@@ -3,7 +3,6 @@ package health
 import (
 	"context"
 	"errors"
-	"strings"
 	"sync"
 
 	"github.com/artifactstore/artifact-store/pkg/db"
@@ -33,14 +32,19 @@ func (o openDB) Dialect() string { return string(o.d.Dialect()) }
 // tries again. It lets a health server start, and report, while its
 // database is down. Close releases it.
 type LazyDB struct {
-	url    string
-	mu     sync.Mutex // serialises opening
-	d      *db.DB
-	closed bool
+	opener  func(context.Context) (*db.DB, error)
+	dialect string
+	mu      sync.Mutex // serialises opening
+	d       *db.DB
+	closed  bool
 }
 
-// Lazy returns a LazyDB for url (see db.Open).
-func Lazy(url string) *LazyDB { return &LazyDB{url: url} }
+// Lazy returns a LazyDB that opens its database with open (a tool passes
+// pkg/store's opening, so that a check never creates a store). dialect is
+// what Dialect reports before the database is open.
+func Lazy(open func(context.Context) (*db.DB, error), dialect string) *LazyDB {
+	return &LazyDB{opener: open, dialect: dialect}
+}
 
 var errClosed = errors.New("health: database closed")
 
@@ -53,7 +57,7 @@ func (l *LazyDB) open(ctx context.Context) (*db.DB, error) {
 	if l.d != nil {
 		return l.d, nil
 	}
-	d, err := db.Open(ctx, l.url)
+	d, err := l.opener(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -88,17 +92,9 @@ func (l *LazyDB) Head(ctx context.Context) (events.Head, error) {
 	return events.New(d).Head(ctx)
 }
 
-// Dialect implements Database. It is read from the URL, without taking
-// the lock a hung open may hold.
-func (l *LazyDB) Dialect() string {
-	switch {
-	case strings.HasPrefix(l.url, "sqlite:"):
-		return string(db.SQLite)
-	case strings.HasPrefix(l.url, "postgres://"), strings.HasPrefix(l.url, "postgresql://"):
-		return string(db.Postgres)
-	}
-	return ""
-}
+// Dialect implements Database, without taking the lock a hung open may
+// hold.
+func (l *LazyDB) Dialect() string { return l.dialect }
 
 // Close closes the database if it was opened.
 func (l *LazyDB) Close() error {

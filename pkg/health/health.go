@@ -434,14 +434,3 @@ func (r Report) Failing() []string {
 	sort.Strings(out)
 	return out
 }
-
-// BackendsFrom returns the probes of every backend in reg, by id.
-func BackendsFrom(reg *storage.Registry) map[string]BackendProber {
-	m := map[string]BackendProber{}
-	for _, id := range reg.IDs() {
-		if b, err := reg.Lookup(id); err == nil {
-			m[id] = b
-		}
-	}
-	return m
-}

@@ -3,6 +3,7 @@ package health_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -123,13 +124,27 @@ func TestHealthy(t *testing.T) {
 
 func TestLazySQLiteDefault(t *testing.T) {
 	u := "sqlite:" + filepath.Join(t.TempDir(), "data", "store.db")
-	l := health.Lazy(u)
-	defer l.Close()
 	b, _ := localBackend(t)
+	// Opened as a check opens it, a missing store is a failure, and stays
+	// missing: a health check never creates one.
+	ro := lazy(u, db.Options{})
+	defer ro.Close()
+	wantFail(t, checker(ro, map[string]health.BackendProber{"local": b}), "fail", "database", "event_log")
+	if _, err := os.Stat(mustPath(t, u)); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the health check created the database: %v", err)
+	}
+	l := lazy(u, db.Options{Create: true})
+	defer l.Close()
 	code, rep, _ := get(t, checker(l, map[string]health.BackendProber{"local": b}))
 	if code != http.StatusOK || !rep.Checks.Database.OK || rep.Checks.Database.SchemaVersion == 0 {
 		t.Fatalf("code %d, report %+v", code, rep)
 	}
+}
+
+// lazy is a LazyDB over url opened with o.
+func lazy(url string, o db.Options) *health.LazyDB {
+	d, _ := db.DialectOf(url)
+	return health.Lazy(func(ctx context.Context) (*db.DB, error) { return db.OpenWith(ctx, url, o) }, string(d))
 }
 
 // wantFail asserts a 503 whose failing checks are exactly names.
@@ -183,7 +198,7 @@ func TestDatabaseGone(t *testing.T) {
 		wantFail(t, c, "fail", "database", "event_log")
 	})
 	t.Run("postgres_unreachable", func(t *testing.T) {
-		l := health.Lazy("postgres://as@127.0.0.1:1/nothing?sslmode=disable&connect_timeout=1")
+		l := lazy("postgres://as@127.0.0.1:1/nothing?sslmode=disable&connect_timeout=1", db.Options{})
 		defer l.Close()
 		b, _ := localBackend(t)
 		rep := wantFail(t, checker(l, map[string]health.BackendProber{"local": b}), "fail", "database", "event_log")
@@ -339,7 +354,7 @@ func TestHungPostgresServer(t *testing.T) {
 			conns = append(conns, c)
 		}
 	}()
-	l := health.Lazy("postgres://as@" + ln.Addr().String() + "/as?sslmode=disable")
+	l := lazy("postgres://as@"+ln.Addr().String()+"/as?sslmode=disable", db.Options{})
 	defer l.Close()
 	b, _ := localBackend(t)
 	const timeout = 400 * time.Millisecond

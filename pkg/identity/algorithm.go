@@ -14,7 +14,7 @@ import (
 // the colon of a content address.
 type Algorithm string
 
-// The algorithms every Registry starts with.
+// The algorithms every Algorithms starts with.
 const (
 	BLAKE3 Algorithm = "blake3" // the primary: names objects
 	SHA256 Algorithm = "sha256" // carried beside the primary for OCI
@@ -26,16 +26,16 @@ type algorithm struct {
 	new  func() hash.Hash
 }
 
-// Registry maps algorithm names to hash constructors. It is a value built
-// with NewRegistry and passed to whoever needs it; a future primary is added
+// Algorithms maps algorithm names to hash constructors. It is a value built
+// with NewAlgorithms and passed to whoever needs it; a future primary is added
 // with Register without touching callers.
-type Registry struct {
+type Algorithms struct {
 	m map[Algorithm]algorithm
 }
 
-// NewRegistry returns a registry holding blake3 and sha256.
-func NewRegistry() *Registry {
-	r := &Registry{m: map[Algorithm]algorithm{}}
+// NewAlgorithms returns a set holding blake3 and sha256.
+func NewAlgorithms() *Algorithms {
+	r := &Algorithms{m: map[Algorithm]algorithm{}}
 	r.mustRegister(BLAKE3, 32, func() hash.Hash { return blake3.New(32, nil) })
 	r.mustRegister(SHA256, sha256.Size, sha256.New)
 	return r
@@ -43,11 +43,11 @@ func NewRegistry() *Registry {
 
 // builtin is the read-only set that Parse and NewDigest accept. It is built
 // once and never modified.
-var builtin = NewRegistry()
+var builtin = NewAlgorithms()
 
 // Register adds an algorithm whose digests are size bytes long. The name must
 // be lowercase letters and digits, and not yet registered.
-func (r *Registry) Register(name Algorithm, size int, newHash func() hash.Hash) error {
+func (r *Algorithms) Register(name Algorithm, size int, newHash func() hash.Hash) error {
 	if name == "" || strings.Trim(string(name), "abcdefghijklmnopqrstuvwxyz0123456789") != "" {
 		return fmt.Errorf("identity: algorithm name %q must be lowercase letters and digits", string(name))
 	}
@@ -61,14 +61,14 @@ func (r *Registry) Register(name Algorithm, size int, newHash func() hash.Hash) 
 	return nil
 }
 
-func (r *Registry) mustRegister(name Algorithm, size int, newHash func() hash.Hash) {
+func (r *Algorithms) mustRegister(name Algorithm, size int, newHash func() hash.Hash) {
 	if err := r.Register(name, size, newHash); err != nil {
 		panic(err)
 	}
 }
 
 // New returns a fresh hash.Hash for alg.
-func (r *Registry) New(alg Algorithm) (hash.Hash, error) {
+func (r *Algorithms) New(alg Algorithm) (hash.Hash, error) {
 	a, ok := r.lookup(alg)
 	if !ok {
 		return nil, fmt.Errorf("identity: unknown algorithm %q (known: %s)", string(alg), r.names())
@@ -77,13 +77,13 @@ func (r *Registry) New(alg Algorithm) (hash.Hash, error) {
 }
 
 // Size returns the digest length of alg in bytes, and whether it is registered.
-func (r *Registry) Size(alg Algorithm) (int, bool) {
+func (r *Algorithms) Size(alg Algorithm) (int, bool) {
 	a, ok := r.lookup(alg)
 	return a.size, ok
 }
 
 // Of returns the digest of b under alg.
-func (r *Registry) Of(alg Algorithm, b []byte) (Digest, error) {
+func (r *Algorithms) Of(alg Algorithm, b []byte) (Digest, error) {
 	h, err := r.New(alg)
 	if err != nil {
 		return Digest{}, err
@@ -92,12 +92,12 @@ func (r *Registry) Of(alg Algorithm, b []byte) (Digest, error) {
 	return digestOf(alg, h), nil
 }
 
-func (r *Registry) lookup(alg Algorithm) (algorithm, bool) {
+func (r *Algorithms) lookup(alg Algorithm) (algorithm, bool) {
 	a, ok := r.m[alg]
 	return a, ok
 }
 
-func (r *Registry) names() string {
+func (r *Algorithms) names() string {
 	var n []string
 	for k := range r.m {
 		n = append(n, string(k))

@@ -43,7 +43,7 @@ type ContentAddress = Digest
 func NewDigest(alg Algorithm, sum []byte) (Digest, error) { return builtin.NewDigest(alg, sum) }
 
 // NewDigest is like the package-level NewDigest, for the algorithms of r.
-func (r *Registry) NewDigest(alg Algorithm, sum []byte) (Digest, error) {
+func (r *Algorithms) NewDigest(alg Algorithm, sum []byte) (Digest, error) {
 	a, ok := r.lookup(alg)
 	if !ok {
 		return Digest{}, fmt.Errorf("identity: %w: unknown algorithm %q", ErrInvalidAddress, string(alg))
@@ -63,7 +63,7 @@ func (r *Registry) NewDigest(alg Algorithm, sum []byte) (Digest, error) {
 func Parse(s string) (Digest, error) { return builtin.Parse(s) }
 
 // Parse is like the package-level Parse, for the algorithms of r.
-func (r *Registry) Parse(s string) (Digest, error) {
+func (r *Algorithms) Parse(s string) (Digest, error) {
 	name, hexPart, ok := strings.Cut(s, ":")
 	if !ok {
 		return Digest{}, parseError(s, "missing ':' between algorithm and hex digest")

@@ -66,12 +66,12 @@ func TestKnownAnswers(t *testing.T) {
 		if got := h.Sum(); got != sum {
 			t.Errorf("len %d: byte-wise Hasher = %+v, want %+v", n, got, sum)
 		}
-		reg := NewRegistry()
+		reg := NewAlgorithms()
 		if d, _ := reg.Of(BLAKE3, data); d != wantB3 {
-			t.Errorf("len %d: Registry.Of(blake3) = %v", n, d)
+			t.Errorf("len %d: Algorithms.Of(blake3) = %v", n, d)
 		}
 		if d, _ := reg.Of(SHA256, data); d != wantS2 {
-			t.Errorf("len %d: Registry.Of(sha256) = %v", n, d)
+			t.Errorf("len %d: Algorithms.Of(sha256) = %v", n, d)
 		}
 		count++
 	}
@@ -149,8 +149,8 @@ func TestMapKey(t *testing.T) {
 	}
 }
 
-func TestRegistry(t *testing.T) {
-	r := NewRegistry()
+func TestAlgorithms(t *testing.T) {
+	r := NewAlgorithms()
 	if err := r.Register(BLAKE3, 32, nil); err == nil {
 		t.Error("re-registering blake3 succeeded")
 	}

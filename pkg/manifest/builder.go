@@ -15,12 +15,11 @@ import (
 // same records and declarations give the same manifest on any machine, in
 // any order, on any day.
 //
-// Record paths are cleaned lexically ("./a//b" is "a/b") and made relative
-// to Root. With Root empty, the root is the deepest directory that contains
-// every file (for 'find dist -type f', normally "dist"); a tree whose files
-// all sit in one subdirectory then loses that subdirectory's name, so
-// scripts should give Root. Root and the record paths must agree on being
-// absolute or relative; Builder does not consult the working directory.
+// Record paths are made relative to Root by Relativize. With Root empty,
+// the root is the deepest directory that contains every file (for
+// 'find dist -type f', normally "dist"); a tree whose files all sit in one
+// subdirectory then loses that subdirectory's name, so scripts should give
+// Root.
 type Builder struct {
 	Root       string
 	Package    Package
@@ -65,27 +64,19 @@ func (b *Builder) Manifest() (Manifest, error) {
 	// Sort small (path, index) pairs rather than whole records.
 	type entry struct {
 		path  string
-		index int // into b.files
+		index int // into the records
 	}
-	root := cleanPath(b.Root)
-	if b.Root == "" {
-		paths := make([]string, b.n)
-		for i := range paths {
-			paths[i] = cleanPath(b.record(i).Path)
-		}
-		root = commonDirOf(paths)
+	paths := make([]string, b.n)
+	for i := range paths {
+		paths[i] = b.record(i).Path
+	}
+	rel, _, err := Relativize(b.Root, paths)
+	if err != nil {
+		return Manifest{}, err
 	}
 	es := make([]entry, b.n)
-	for i := range es {
-		f := b.record(i)
-		rel, err := relative(root, cleanPath(f.Path))
-		if err == nil {
-			err = records.CheckPath(rel)
-		}
-		if err != nil {
-			return Manifest{}, fmt.Errorf("manifest: record %d: path %q: %w", i+1, f.Path, err)
-		}
-		es[i] = entry{rel, i}
+	for i, p := range rel {
+		es[i] = entry{p, i}
 	}
 	slices.SortFunc(es, func(x, y entry) int { return strings.Compare(x.path, y.path) })
 	files := make([]records.File, len(es))

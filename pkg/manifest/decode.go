@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/artifactstore/artifact-store/pkg/canonical"
 	"github.com/artifactstore/artifact-store/pkg/identity"
@@ -214,7 +215,8 @@ func lowerHex(c byte) (byte, bool) {
 }
 
 // fields reads a map whose keys must be exactly names (in any order; the
-// canonical order is enforced by Check), calling fn for each value.
+// canonical order is enforced by Check), calling fn for each value. A name
+// ending in "?" is optional.
 func (d *decoder) fields(field string, names []string, fn func(i int, sub string) error) error {
 	start := d.off
 	n, err := d.want(field, 5, "a map")
@@ -238,7 +240,7 @@ func (d *decoder) fields(field string, names []string, fn func(i int, sub string
 		}
 	}
 	for i, name := range names {
-		if seen&(1<<i) == 0 {
+		if seen&(1<<i) == 0 && !strings.HasSuffix(name, "?") {
 			return d.fail(field, start, "missing field %q", name)
 		}
 	}
@@ -247,7 +249,7 @@ func (d *decoder) fields(field string, names []string, fn func(i int, sub string
 
 func indexOf(names []string, key string) int {
 	for i, n := range names {
-		if n == key {
+		if strings.TrimSuffix(n, "?") == key {
 			return i
 		}
 	}
@@ -290,7 +292,7 @@ var (
 	receiptFields    = []string{"content_address", "backend_id", "key"}
 	retentionFields  = []string{"class", "hold"}
 	provenanceFields = []string{"producer", "facts"}
-	producerFields   = []string{"tool", "version"}
+	producerFields   = []string{"tool", "version?"} // version: legacy, see Producer
 )
 
 func (d *decoder) manifest() (Manifest, error) {

@@ -130,10 +130,15 @@ type Provenance struct {
 	Facts    map[string]string `cbor:"facts" json:"facts"` // e.g. git_commit, ci_pipeline
 }
 
-// Producer is the tool that produced the manifest.
+// Producer is the tool that produced the manifest. Only its name is part
+// of the identity: a new release of the tools gives the same package the
+// same digest (docs/adr/0003-manifest-canonicalisation.md, "Identity across
+// tool builds"); the build is recorded in the log instead.
 type Producer struct {
-	Tool    string `cbor:"tool" json:"tool"`
-	Version string `cbor:"version" json:"version"`
+	Tool string `cbor:"tool" json:"tool"`
+	// Version is absent in manifests made now. Manifests made before that
+	// rule carry the producing build here; they still decode, unchanged.
+	Version string `cbor:"version,omitempty" json:"version,omitempty"`
 }
 
 // TotalSize returns the sum of the files' sizes.
@@ -311,8 +316,10 @@ func (m Manifest) validate(files bool) error {
 	if err := checkText(pr.Producer.Tool, maxNameLen, false); err != nil {
 		return fieldErr("provenance.producer.tool", "%v", err)
 	}
-	if err := checkText(pr.Producer.Version, maxVersionLen, false); err != nil {
-		return fieldErr("provenance.producer.version", "%v", err)
+	if pr.Producer.Version != "" {
+		if err := checkText(pr.Producer.Version, maxVersionLen, false); err != nil {
+			return fieldErr("provenance.producer.version", "%v", err)
+		}
 	}
 	return checkMap("provenance.facts", pr.Facts)
 }
@@ -480,7 +487,7 @@ func Digest(m Manifest) (identity.Digest, error) {
 // It does not check them; use it on the output of Encode or on bytes that
 // Decode accepted.
 func DigestOf(b []byte) identity.Digest {
-	d, err := identity.NewRegistry().Of(identity.BLAKE3, b)
+	d, err := identity.NewAlgorithms().Of(identity.BLAKE3, b)
 	if err != nil {
 		panic(err) // blake3 is always registered
 	}

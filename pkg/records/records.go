@@ -10,6 +10,7 @@ package records
 import (
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"unicode/utf8"
 
@@ -90,4 +91,21 @@ func CheckPath(p string) error {
 		}
 	}
 	return nil
+}
+
+// ReadFiles reads every file record from r (a CBOR sequence) to the end.
+// An error names the record that is bad; nothing is returned with it.
+func ReadFiles(r io.Reader) ([]File, error) {
+	rd := NewReader(r)
+	var out []File
+	for {
+		f, err := rd.ReadFile()
+		if err == io.EOF {
+			return out, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("reading file records: %w", err)
+		}
+		out = append(out, f)
+	}
 }

@@ -13,7 +13,7 @@ import (
 )
 
 func sampleFile(path string) File {
-	reg := identity.NewRegistry()
+	reg := identity.NewAlgorithms()
 	b3, _ := reg.Of(identity.BLAKE3, []byte(path))
 	s2, _ := reg.Of(identity.SHA256, []byte(path))
 	return File{Path: path, Size: uint64(len(path)), ContentAddress: b3, SHA256: s2}
@@ -127,7 +127,7 @@ func TestCheckPath(t *testing.T) {
 
 func TestJSONLines(t *testing.T) {
 	var buf bytes.Buffer
-	w := NewWriter(&buf, JSONLines)
+	w := NewWriter(&buf, JSON)
 	w.Write(sampleFile("x"))
 	raw, _ := canonical.Marshal(map[string]any{"k": "v"})
 	w.WriteRaw(raw)

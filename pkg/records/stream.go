@@ -11,12 +11,15 @@ import (
 	"github.com/fxamacker/cbor/v2"
 )
 
-// Format selects how a Writer renders records.
+// Format is the one output choice of every tool: canonical CBOR for pipes,
+// or JSON for people and JSON tools. Records are then a CBOR sequence (RFC
+// 8742) or JSON lines; a manifest is its canonical bytes or their RFC 8785
+// (JCS) projection.
 type Format int
 
 const (
-	CBOR      Format = iota // canonical CBOR sequence (RFC 8742), for pipes
-	JSONLines               // one JSON object per line, for people
+	CBOR Format = iota // canonical CBOR (a CBOR sequence of records)
+	JSON               // JSON lines of records; JCS for a manifest
 )
 
 // Writer writes records in one Format. It buffers; call Flush at the end.
@@ -32,7 +35,7 @@ func NewWriter(w io.Writer, f Format) *Writer {
 
 // Write writes v as one record: canonical CBOR, or a JSON line.
 func (w *Writer) Write(v any) error {
-	if w.format == JSONLines {
+	if w.format == JSON {
 		b, err := json.Marshal(v)
 		if err != nil {
 			return fmt.Errorf("records: encode JSON: %w", err)
@@ -47,10 +50,10 @@ func (w *Writer) Write(v any) error {
 	return w.WriteRaw(b)
 }
 
-// WriteRaw writes an item that is already canonical CBOR. In JSONLines format
+// WriteRaw writes an item that is already canonical CBOR. In JSON format
 // it is decoded and rendered as JSON.
 func (w *Writer) WriteRaw(item []byte) error {
-	if w.format == JSONLines {
+	if w.format == JSON {
 		var v any
 		if err := canonical.Unmarshal(item, &v); err != nil {
 			return err

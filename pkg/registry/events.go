@@ -13,6 +13,10 @@ const (
 	TypeRetentionChanged = "v1.retention.class_changed"
 	TypeHoldPlaced       = "v1.retention.hold_placed"
 	TypeHoldReleased     = "v1.retention.hold_released"
+	// TypePackageProduced records which build of which tool finalised a
+	// package, beside (never inside) its manifest: the identity does not
+	// change with a new release of the tools (ADR 0003). It shapes no view.
+	TypePackageProduced = "v1.package.produced"
 )
 
 // Payloads, encoded with package canonical. Field names are the wire names.
@@ -55,6 +59,13 @@ type holdPlaced struct {
 	Name    string `cbor:"name"`
 	Version string `cbor:"version"`
 	Reason  string `cbor:"reason"`
+}
+
+type packageProduced struct {
+	Name    string `cbor:"name"`
+	Version string `cbor:"version"`
+	Tool    string `cbor:"tool"`
+	Build   string `cbor:"build"`
 }
 
 type holdReleased struct {

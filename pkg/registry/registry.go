@@ -19,6 +19,8 @@ import (
 	"github.com/artifactstore/artifact-store/pkg/ref"
 	"io"
 	"maps"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -60,8 +62,14 @@ type Options struct {
 	// Now gives each event's time; time.Now when nil. Views never read it:
 	// they take time only from events.
 	Now func() time.Time
-	// Producer names the tool recorded in manifests' provenance.
-	Producer manifest.Producer
+	// Tool names the producer recorded in manifests' provenance (default
+	// "artifact-store"); it is part of a package's identity.
+	Tool string
+	// Build is the producing tool's build version. It is recorded in the
+	// log (a v1.package.produced event at finalisation), never in a
+	// manifest, so that a new release gives the same package the same
+	// digest (docs/adr/0003-manifest-canonicalisation.md).
+	Build string
 }
 
 // Registry is the orchestrator over one database and one data plane. It is
@@ -78,8 +86,8 @@ func New(d *db.DB, dp dataplane.DataPlane, opts Options) *Registry {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	if opts.Producer.Tool == "" {
-		opts.Producer = manifest.Producer{Tool: "artifact-store", Version: "devel"}
+	if opts.Tool == "" {
+		opts.Tool = "artifact-store"
 	}
 	return &Registry{db: d, log: events.New(d), dp: dp, opts: opts}
 }
@@ -124,23 +132,16 @@ type File = records.File
 // mutating operation. fn appends events through emit, which also applies
 // them to the views.
 func (r *Registry) mutate(ctx context.Context, fn func(tx *sql.Tx, emit func(typ string, payload any) (events.Event, error)) error) error {
-	tx, err := r.db.SQL.BeginTx(ctx, nil)
+	// Queue on the log's head before fn reads the views: fn's checks then
+	// see every mutation committed before this one. Otherwise (READ
+	// COMMITTED) two writers of the same package or path both pass their
+	// checks and the second fails on a view's unique constraint instead of
+	// seeing ErrExists or an unchanged file.
+	tx, err := events.Begin(ctx, r.db)
 	if err != nil {
-		return fmt.Errorf("registry: begin: %w", err)
+		return fmt.Errorf("registry: %w", err)
 	}
 	defer tx.Rollback()
-	if r.db.Dialect() == db.Postgres {
-		// Queue on the log's head row before fn reads the views: every
-		// mutation appends an event and takes this lock anyway; taking it
-		// first means fn's checks see every mutation committed before this
-		// one. Otherwise (READ COMMITTED) two writers of the same package
-		// or path both pass their checks and the second fails on a view's
-		// unique constraint instead of seeing ErrExists or an unchanged
-		// file. (SQLite's BEGIN IMMEDIATE already serialises writers.)
-		if _, err := tx.ExecContext(ctx, `SELECT seq FROM event_head WHERE id = 1 FOR UPDATE`); err != nil {
-			return fmt.Errorf("registry: lock the log head: %w", err)
-		}
-	}
 	now := r.opts.Now()
 	vw := newViewWriter()
 	emit := func(typ string, payload any) (events.Event, error) {
@@ -472,6 +473,11 @@ func (r *Registry) FinalizePackage(ctx context.Context, ref ref.Ref, opts Finali
 		if err != nil {
 			return err
 		}
+		if r.opts.Build != "" {
+			if _, err := emit(TypePackageProduced, packageProduced{Name: p.Name, Version: p.Version, Tool: r.opts.Tool, Build: r.opts.Build}); err != nil {
+				return err
+			}
+		}
 		if _, err := emit(TypePackageFinalized, b); err != nil {
 			return err
 		}
@@ -492,7 +498,7 @@ func (r *Registry) buildManifest(ctx context.Context, tx *sql.Tx, p Package, opt
 	m := manifest.Manifest{
 		Package:    manifest.Package{Name: p.Name, Version: p.Version, CreatedAt: opts.CreatedAt, Labels: p.Labels},
 		Retention:  manifest.Retention{Class: p.RetentionClass, Hold: p.Hold},
-		Provenance: manifest.Provenance{Producer: r.opts.Producer, Facts: opts.Facts},
+		Provenance: manifest.Provenance{Producer: manifest.Producer{Tool: r.opts.Tool}, Facts: opts.Facts},
 	}
 	seen := map[string]bool{}
 	receipts := map[manifest.Receipt]bool{}
@@ -528,17 +534,10 @@ func (r *Registry) buildManifest(ctx context.Context, tx *sql.Tx, p Package, opt
 	return m, nil
 }
 
-// Format selects a manifest encoding.
-type Format int
-
-const (
-	CBOR Format = iota // the canonical bytes whose digest is the identity
-	JCS                // the RFC 8785 JSON projection
-)
-
 // GetManifestBytes returns a finalised package's manifest: exactly the
-// canonical bytes of its finalisation event, or their JCS projection.
-func (r *Registry) GetManifestBytes(ctx context.Context, ref ref.Ref, f Format) ([]byte, error) {
+// canonical bytes of its finalisation event (records.CBOR), or their RFC
+// 8785 JCS projection (records.JSON).
+func (r *Registry) GetManifestBytes(ctx context.Context, ref ref.Ref, f records.Format) ([]byte, error) {
 	var seq sql.NullInt64
 	err := r.db.SQL.QueryRowContext(ctx, `SELECT finalized_seq FROM artifact_packages WHERE name = $1 AND version = $2`,
 		ref.Name, ref.Version).Scan(&seq)
@@ -559,7 +558,7 @@ func (r *Registry) GetManifestBytes(ctx context.Context, ref ref.Ref, f Format) 
 		return nil, fmt.Errorf("registry: %s: finalisation event %d missing from the log", ref, seq.Int64)
 	}
 	b := evs[0].Payload
-	if f == JCS {
+	if f == records.JSON {
 		m, err := manifest.Decode(b)
 		if err != nil {
 			return nil, err
@@ -570,7 +569,8 @@ func (r *Registry) GetManifestBytes(ctx context.Context, ref ref.Ref, f Format) 
 }
 
 // GetFile returns length bytes (-1: to the end) from offset of the file at
-// path in the package, and its record.
+// path in the package, and its record. A whole read is verified as
+// OpenObject says.
 func (r *Registry) GetFile(ctx context.Context, ref ref.Ref, path string, offset, length int64) (io.ReadCloser, File, error) {
 	f, err := lookupFile(ctx, r.db.SQL, ref, path)
 	if err != nil {
@@ -581,7 +581,7 @@ func (r *Registry) GetFile(ctx context.Context, ref ref.Ref, path string, offset
 		}
 		return nil, File{}, err
 	}
-	rc, err := r.dp.ServeObject(ctx, f.ContentAddress, offset, length)
+	rc, _, err := r.OpenObject(ctx, f.ContentAddress, offset, length)
 	if err != nil {
 		return nil, File{}, fmt.Errorf("registry: %s in %s: %w", path, ref, err)
 	}
@@ -656,10 +656,15 @@ type ReplayResult struct {
 // live views are untouched and the result only says whether they equal a
 // rebuild. Either way Before and After are the state digests around it.
 func (r *Registry) Replay(ctx context.Context, check bool) (ReplayResult, error) {
+	if check && r.db.ReadOnly() {
+		return r.checkReplayScratch(ctx)
+	}
 	var res ReplayResult
-	tx, err := r.db.SQL.BeginTx(ctx, nil)
+	// The head lock comes first: the "before" digest and the rebuild then
+	// see the same log, whatever writers do meanwhile.
+	tx, err := events.Begin(ctx, r.db)
 	if err != nil {
-		return res, fmt.Errorf("registry: replay: begin: %w", err)
+		return res, fmt.Errorf("registry: replay: %w", err)
 	}
 	defer tx.Rollback()
 	pg := r.db.Dialect() == db.Postgres
@@ -677,6 +682,46 @@ func (r *Registry) Replay(ctx context.Context, check bool) (ReplayResult, error)
 	}
 	if err := tx.Commit(); err != nil {
 		return res, fmt.Errorf("registry: replay: commit: %w", err)
+	}
+	return res, nil
+}
+
+// checkReplayScratch is Replay(check) for a database opened read-only (a
+// restored backup on a read-only mount): it reads one snapshot of the log
+// and the views, rebuilds the views in a scratch SQLite database in a
+// temporary directory, and compares the state digests. Nothing is written
+// where the store is.
+func (r *Registry) checkReplayScratch(ctx context.Context) (ReplayResult, error) {
+	var res ReplayResult
+	dir, err := os.MkdirTemp("", "as-replay-check-")
+	if err != nil {
+		return res, fmt.Errorf("registry: replay check: scratch: %w", err)
+	}
+	defer os.RemoveAll(dir)
+	scratch, err := db.Open(ctx, "sqlite:"+filepath.Join(dir, "scratch.db"))
+	if err != nil {
+		return res, fmt.Errorf("registry: replay check: scratch: %w", err)
+	}
+	defer scratch.Close()
+	src, err := events.BeginRead(ctx, r.db)
+	if err != nil {
+		return res, fmt.Errorf("registry: replay check: %w", err)
+	}
+	defer src.Rollback()
+	dst, err := events.Begin(ctx, scratch)
+	if err != nil {
+		return res, fmt.Errorf("registry: replay check: scratch: %w", err)
+	}
+	defer dst.Rollback()
+	pg := r.db.Dialect() == db.Postgres
+	if res.Before, err = stateDigest(ctx, src, pg); err != nil {
+		return res, err
+	}
+	if res.Events, err = events.ReplayFrom(ctx, src, dst, newViewWriter()); err != nil {
+		return res, err
+	}
+	if res.After, err = stateDigest(ctx, dst, false); err != nil {
+		return res, err
 	}
 	return res, nil
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/artifactstore/artifact-store/pkg/records"
 	"github.com/artifactstore/artifact-store/pkg/ref"
 	"io"
 	"strings"
@@ -21,7 +22,7 @@ import (
 
 func newRegistry(t testing.TB, d *db.DB) *Registry {
 	t.Helper()
-	dp, closeFn, err := dataplane.OpenLocal(nil, "local", t.TempDir())
+	dp, closeFn, err := dataplane.OpenLocal("local", t.TempDir(), false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,7 +57,7 @@ func TestSeedAcceptance(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, err := r.GetManifestBytes(ctx, ref, CBOR)
+		got, err := r.GetManifestBytes(ctx, ref, records.CBOR)
 		if err != nil || !bytes.Equal(got, mb) {
 			t.Fatalf("GetManifestBytes: %v, equal=%v", err, bytes.Equal(got, mb))
 		}
@@ -220,7 +221,7 @@ func TestRefusals(t *testing.T) {
 		if p, _ := r.GetPackage(ctx, ref); p.FileCount != 1 || p.TotalSize != 1 {
 			t.Fatalf("after replace: %+v", p)
 		}
-		if _, err := r.GetManifestBytes(ctx, ref, CBOR); !errors.Is(err, ErrNotFinalized) {
+		if _, err := r.GetManifestBytes(ctx, ref, records.CBOR); !errors.Is(err, ErrNotFinalized) {
 			t.Fatalf("manifest of open package: %v", err)
 		}
 		if _, err := r.FinalizePackage(ctx, ref, FinalizeOptions{}); err != nil {

@@ -80,6 +80,8 @@ func (w *viewWriter) Apply(ctx context.Context, tx *sql.Tx, ev events.Event) err
 		err = w.applyHold(ctx, tx, ev, true)
 	case TypeHoldReleased:
 		err = w.applyHold(ctx, tx, ev, false)
+	case TypePackageProduced:
+		return nil // recorded for audit; no view holds it
 	default:
 		if len(ev.Type) >= 3 && ev.Type[:3] == events.ReservedNamespace {
 			return fmt.Errorf("registry: seq %d: unknown registry event type %q (a newer version wrote this log?)", ev.Seq, ev.Type)

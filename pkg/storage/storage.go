@@ -20,9 +20,6 @@
 // assertion: [Lister] and [IncompleteLister] (enumeration, used by the
 // conformance suite and by janitors) and [Summer] (a writer that reports the
 // dual digest it computed, so that callers need not hash twice).
-//
-// Backends are resolved by backend_id through a [Registry] value built by
-// the program's wiring; there is no package-level registry.
 package storage
 
 import (
@@ -54,8 +51,6 @@ var (
 	// ErrUnavailable: the backend cannot be reached or used at all (root
 	// missing, bucket unreachable, credentials refused).
 	ErrUnavailable = errors.New("storage: backend unavailable")
-	// ErrUnknownBackend: a Registry holds no backend under the given id.
-	ErrUnknownBackend = errors.New("storage: unknown backend")
 )
 
 // Backend stores immutable objects named by content address. Implementations
@@ -284,4 +279,19 @@ func CheckRangeArgs(offset, length int64) error {
 		return err
 	}
 	return nil
+}
+
+// ValidID reports whether id is a well-formed backend id: 1 to 63 bytes of
+// lowercase letters, digits, '-' and '_', starting with a letter.
+func ValidID(id string) bool {
+	if len(id) == 0 || len(id) > 63 || id[0] < 'a' || id[0] > 'z' {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
 }

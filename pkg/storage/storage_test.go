@@ -64,34 +64,6 @@ func TestCheckRange(t *testing.T) {
 	})
 }
 
-func TestRegistry(t *testing.T) {
-	r := NewRegistry()
-	var b Backend = nilBackend{}
-	if err := r.Register("local", b); err != nil {
-		t.Fatal(err)
-	}
-	if err := r.Register("local", b); err == nil {
-		t.Fatal("duplicate id accepted")
-	}
-	if err := r.Register("s3", nil); err == nil {
-		t.Fatal("nil backend accepted")
-	}
-	for _, bad := range []string{"", "Local", "9x", "a b", "a/b", "..", strings.Repeat("a", 64)} {
-		if err := r.Register(bad, b); err == nil {
-			t.Errorf("Register(%q) accepted", bad)
-		}
-	}
-	if got, err := r.Lookup("local"); err != nil || got != b {
-		t.Fatalf("Lookup: %v", err)
-	}
-	if _, err := r.Lookup("s3"); !errors.Is(err, ErrUnknownBackend) {
-		t.Fatalf("Lookup(unknown): %v", err)
-	}
-	if ids := r.IDs(); len(ids) != 1 || ids[0] != "local" {
-		t.Fatalf("IDs = %v", ids)
-	}
-}
-
 func TestErrors(t *testing.T) {
 	d := identity.MustParse("blake3:af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262")
 	e := &Error{Backend: "local", Op: "get", Address: d, Err: ErrNotFound}

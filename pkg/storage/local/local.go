@@ -37,6 +37,9 @@ type Options struct {
 	ID string
 	// StaleAge: see CleanStale. Zero means DefaultStaleAge.
 	StaleAge time.Duration
+	// ReadOnly opens an existing root for reading only: a missing root is
+	// storage.ErrUnavailable and nothing is created or cleaned in it.
+	ReadOnly bool
 }
 
 // Backend is the local filesystem backend. It is safe for concurrent use,
@@ -111,7 +114,14 @@ func Open(dir string, opts Options) (*Backend, error) {
 	if dir == "" {
 		return nil, fmt.Errorf("storage: local: empty root directory")
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if opts.ReadOnly {
+		if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+			if err == nil {
+				err = errors.New("not a directory")
+			}
+			return nil, &storage.Error{Backend: opts.ID, Op: "open", Err: fmt.Errorf("%w: object root %s: %v", storage.ErrUnavailable, dir, err)}
+		}
+	} else if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, &storage.Error{Backend: opts.ID, Op: "open", Err: fmt.Errorf("%w: %v", storage.ErrUnavailable, err)}
 	}
 	root, err := os.OpenRoot(dir)
@@ -119,6 +129,9 @@ func Open(dir string, opts Options) (*Backend, error) {
 		return nil, &storage.Error{Backend: opts.ID, Op: "open", Err: fmt.Errorf("%w: %v", storage.ErrUnavailable, err)}
 	}
 	b := &Backend{id: opts.ID, dir: dir, root: root, staleAge: opts.StaleAge, pid: os.Getpid()}
+	if opts.ReadOnly {
+		return b, nil
+	}
 	if _, err := b.ensureDir(tmpDir); err != nil {
 		root.Close()
 		return nil, b.err("open", identity.Digest{}, err)

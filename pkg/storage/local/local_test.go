@@ -84,7 +84,7 @@ func TestSHA256Address(t *testing.T) {
 func TestOddAlgorithmRefused(t *testing.T) {
 	b := open(t)
 	ctx := t.Context()
-	reg := identity.NewRegistry()
+	reg := identity.NewAlgorithms()
 	if err := reg.Register("md5x", 16, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -117,7 +117,7 @@ func TestEscapeByText(t *testing.T) {
 			t.Errorf("Parse(%q) accepted it", s)
 		}
 	}
-	reg := identity.NewRegistry()
+	reg := identity.NewAlgorithms()
 	for _, name := range []identity.Algorithm{"..", "../x", "/abs", "a/b", "A", ""} {
 		if err := reg.Register(name, 32, nil); err == nil {
 			t.Errorf("Register(%q) accepted it", name)
