@@ -85,3 +85,10 @@ func viewTimeOf(s sql.NullString) (time.Time, error) {
 	}
 	return parseViewTime(s.String)
 }
+
+// ResolveVersion is ResolveRef for history: it returns the version rf
+// names whether or not the package has ended (a tag resolves only while
+// it exists; expiry and deletion remove a package's tags).
+func (r *Registry) ResolveVersion(ctx context.Context, rf ref.Ref) (ref.Ref, error) {
+	return resolveVersion(ctx, r.db.SQL, rf)
+}
