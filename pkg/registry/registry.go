@@ -199,6 +199,9 @@ func (r *Registry) CreatePackage(ctx context.Context, ref ref.Ref, opts CreateOp
 		} else if !errors.Is(err, ErrNotFound) {
 			return err
 		}
+		if err := checkVersionFree(ctx, tx, ref); err != nil {
+			return err
+		}
 		labels := opts.Labels
 		if labels == nil {
 			labels = map[string]string{}
@@ -241,15 +244,21 @@ func lookupPackage(ctx context.Context, q queryRower, ref ref.Ref) (Package, err
 	var state string
 	var digest sql.NullString
 	var hold sql.NullBool
-	err := q.QueryRowContext(ctx, `SELECT p.retention_class, p.labels, p.state, p.manifest_digest, p.file_count, p.total_size, s.hold
+	var lifecycle string
+	var endedAt, endedReason sql.NullString
+	err := q.QueryRowContext(ctx, `SELECT p.retention_class, p.labels, p.state, p.manifest_digest, p.file_count, p.total_size, s.hold,
+		p.lifecycle, p.ended_at, p.ended_reason
 		FROM artifact_packages p LEFT JOIN retention_state s ON s.package_name = p.name AND s.package_version = p.version
 		WHERE p.name = $1 AND p.version = $2`, ref.Name, ref.Version).
-		Scan(&p.RetentionClass, &labels, &state, &digest, &p.FileCount, &p.TotalSize, &hold)
+		Scan(&p.RetentionClass, &labels, &state, &digest, &p.FileCount, &p.TotalSize, &hold, &lifecycle, &endedAt, &endedReason)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Package{}, fmt.Errorf("%w: package %s", ErrNotFound, ref)
 	}
 	if err != nil {
 		return Package{}, fmt.Errorf("registry: read package %s: %w", ref, err)
+	}
+	if lifecycle != Live {
+		return Package{}, endedError(ref, lifecycle, endedAt, endedReason)
 	}
 	if err := canonical.Unmarshal(labels, &p.Labels); err != nil {
 		return Package{}, fmt.Errorf("registry: package %s labels: %w", ref, err)
@@ -264,9 +273,10 @@ func lookupPackage(ctx context.Context, q queryRower, ref ref.Ref) (Package, err
 	return p, nil
 }
 
-// GetPackage returns a package's view row.
+// GetPackage returns the view row of the package ref names (a version, a
+// tag or a manifest digest; see ResolveRef).
 func (r *Registry) GetPackage(ctx context.Context, ref ref.Ref) (Package, error) {
-	return lookupPackage(ctx, r.db.SQL, ref)
+	return resolvePackage(ctx, r.db.SQL, ref)
 }
 
 // lookupFile returns the record of path in the package, or ErrNotFound.
@@ -284,9 +294,11 @@ func lookupFile(ctx context.Context, q queryRower, ref ref.Ref, path string) (Fi
 
 // Files returns a package's files sorted by path (bytewise).
 func (r *Registry) Files(ctx context.Context, ref ref.Ref) ([]File, error) {
-	if _, err := r.GetPackage(ctx, ref); err != nil {
+	p, err := r.GetPackage(ctx, ref)
+	if err != nil {
 		return nil, err
 	}
+	ref = p.Ref
 	rows, err := r.db.SQL.QueryContext(ctx, `SELECT path, size, content_address, digest_sha256 FROM artifact_files
 		WHERE package_name = $1 AND package_version = $2`, ref.Name, ref.Version)
 	if err != nil {
@@ -536,10 +548,15 @@ func (r *Registry) buildManifest(ctx context.Context, tx *sql.Tx, p Package, opt
 
 // GetManifestBytes returns a finalised package's manifest: exactly the
 // canonical bytes of its finalisation event (records.CBOR), or their RFC
-// 8785 JCS projection (records.JSON).
+// 8785 JCS projection (records.JSON). ref may be a version, tag or digest.
 func (r *Registry) GetManifestBytes(ctx context.Context, ref ref.Ref, f records.Format) ([]byte, error) {
+	p, err := r.GetPackage(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	ref = p.Ref
 	var seq sql.NullInt64
-	err := r.db.SQL.QueryRowContext(ctx, `SELECT finalized_seq FROM artifact_packages WHERE name = $1 AND version = $2`,
+	err = r.db.SQL.QueryRowContext(ctx, `SELECT finalized_seq FROM artifact_packages WHERE name = $1 AND version = $2`,
 		ref.Name, ref.Version).Scan(&seq)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("%w: package %s", ErrNotFound, ref)
@@ -572,13 +589,13 @@ func (r *Registry) GetManifestBytes(ctx context.Context, ref ref.Ref, f records.
 // path in the package, and its record. A whole read is verified as
 // OpenObject says.
 func (r *Registry) GetFile(ctx context.Context, ref ref.Ref, path string, offset, length int64) (io.ReadCloser, File, error) {
+	p, err := r.GetPackage(ctx, ref)
+	if err != nil {
+		return nil, File{}, err
+	}
+	ref = p.Ref
 	f, err := lookupFile(ctx, r.db.SQL, ref, path)
 	if err != nil {
-		if errors.Is(err, ErrNotFound) {
-			if _, perr := r.GetPackage(ctx, ref); perr != nil {
-				return nil, File{}, perr
-			}
-		}
 		return nil, File{}, err
 	}
 	rc, _, err := r.OpenObject(ctx, f.ContentAddress, offset, length)
@@ -592,13 +609,15 @@ func (r *Registry) GetFile(ctx context.Context, ref ref.Ref, path string, offset
 // and finalised packages: retention is policy, not content).
 func (r *Registry) SetRetentionClass(ctx context.Context, ref ref.Ref, class string) error {
 	return r.mutate(ctx, func(tx *sql.Tx, emit func(string, any) (events.Event, error)) error {
-		if _, err := lookupPackage(ctx, tx, ref); err != nil {
+		p, err := resolvePackage(ctx, tx, ref)
+		if err != nil {
 			return err
 		}
+		ref := p.Ref
 		if err := checkClass(ctx, tx, class); err != nil {
 			return err
 		}
-		_, err := emit(TypeRetentionChanged, retentionChanged{Name: ref.Name, Version: ref.Version, Class: class})
+		_, err = emit(TypeRetentionChanged, retentionChanged{Name: ref.Name, Version: ref.Version, Class: class})
 		return err
 	})
 }
@@ -610,10 +629,12 @@ func (r *Registry) PlaceHold(ctx context.Context, ref ref.Ref, reason string) er
 		return fmt.Errorf("%w: a hold needs a reason", ErrInvalid)
 	}
 	return r.mutate(ctx, func(tx *sql.Tx, emit func(string, any) (events.Event, error)) error {
-		if _, err := lookupPackage(ctx, tx, ref); err != nil {
+		p, err := resolvePackage(ctx, tx, ref)
+		if err != nil {
 			return err
 		}
-		_, err := emit(TypeHoldPlaced, holdPlaced{Name: ref.Name, Version: ref.Version, Reason: reason})
+		ref := p.Ref
+		_, err = emit(TypeHoldPlaced, holdPlaced{Name: ref.Name, Version: ref.Version, Reason: reason})
 		return err
 	})
 }
@@ -621,10 +642,11 @@ func (r *Registry) PlaceHold(ctx context.Context, ref ref.Ref, reason string) er
 // ReleaseHold releases a package's hold; ErrNotFound if it has none.
 func (r *Registry) ReleaseHold(ctx context.Context, ref ref.Ref) error {
 	return r.mutate(ctx, func(tx *sql.Tx, emit func(string, any) (events.Event, error)) error {
-		p, err := lookupPackage(ctx, tx, ref)
+		p, err := resolvePackage(ctx, tx, ref)
 		if err != nil {
 			return err
 		}
+		ref := p.Ref
 		if !p.Hold {
 			return fmt.Errorf("%w: %s has no hold", ErrNotFound, ref)
 		}

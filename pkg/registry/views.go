@@ -49,7 +49,7 @@ func (w *viewWriter) exec(ctx context.Context, tx *sql.Tx, query string, args ..
 // eventViews are the tables rebuilt from events, children first so that
 // deletes respect foreign keys. retention_classes and metadata_schemas are
 // seeded by migrations, not by events, and are kept.
-var eventViews = []string{"retention_state", "artifact_files", "storage_locations", "artifact_packages"}
+var eventViews = []string{"package_tags", "retention_state", "artifact_files", "storage_locations", "artifact_packages"}
 
 // Reset empties every view that events build.
 func (w *viewWriter) Reset(ctx context.Context, tx *sql.Tx) error {
@@ -82,6 +82,16 @@ func (w *viewWriter) Apply(ctx context.Context, tx *sql.Tx, ev events.Event) err
 		err = w.applyHold(ctx, tx, ev, false)
 	case TypePackageProduced:
 		return nil // recorded for audit; no view holds it
+	case TypeTagSet:
+		err = w.applyTagSet(ctx, tx, ev)
+	case TypeTagDeleted:
+		err = w.applyTagDeleted(ctx, tx, ev)
+	case TypePackageExpired:
+		err = w.applyPackageEnded(ctx, tx, ev, Expired)
+	case TypePackageAbandoned:
+		err = w.applyPackageEnded(ctx, tx, ev, Abandoned)
+	case TypePackageDeleted:
+		err = w.applyPackageEnded(ctx, tx, ev, Deleted)
 	default:
 		if len(ev.Type) >= 3 && ev.Type[:3] == events.ReservedNamespace {
 			return fmt.Errorf("registry: seq %d: unknown registry event type %q (a newer version wrote this log?)", ev.Seq, ev.Type)
@@ -112,9 +122,9 @@ func (w *viewWriter) applyPackageCreated(ctx context.Context, tx *sql.Tx, ev eve
 	}
 	seq := int64(ev.Seq)
 	if _, err := w.exec(ctx, tx, `INSERT INTO artifact_packages
-		(name, version, retention_class, labels, state, manifest_digest, file_count, total_size, created_seq, updated_seq, finalized_seq)
-		VALUES ($1, $2, $3, $4, 'open', NULL, 0, 0, $5, $5, NULL)`,
-		p.Name, p.Version, p.Retention, labels, seq); err != nil {
+		(name, version, retention_class, labels, state, manifest_digest, file_count, total_size, created_seq, updated_seq, finalized_seq, created_at)
+		VALUES ($1, $2, $3, $4, 'open', NULL, 0, 0, $5, $5, NULL, $6)`,
+		p.Name, p.Version, p.Retention, labels, seq, viewTime(ev.Time)); err != nil {
 		return err
 	}
 	_, err = w.exec(ctx, tx, `INSERT INTO retention_state
@@ -190,7 +200,10 @@ func (w *viewWriter) applyPackageFinalized(ctx context.Context, tx *sql.Tx, ev e
 	res, err := w.exec(ctx, tx, `UPDATE artifact_packages SET state = 'finalized', manifest_digest = $3,
 		updated_seq = $4, finalized_seq = $4 WHERE name = $1 AND version = $2 AND state = 'open'`,
 		m.Package.Name, m.Package.Version, manifest.DigestOf(ev.Payload).String(), int64(ev.Seq))
-	return mustAffectOne(res, err, "open package "+m.Package.Ref())
+	if err := mustAffectOne(res, err, "open package "+m.Package.Ref()); err != nil {
+		return err
+	}
+	return w.applyFinalizedTimes(ctx, tx, m.Package.Name, m.Package.Version, ev)
 }
 
 func (w *viewWriter) applyRetentionChanged(ctx context.Context, tx *sql.Tx, ev events.Event) error {
@@ -203,9 +216,11 @@ func (w *viewWriter) applyRetentionChanged(ctx context.Context, tx *sql.Tx, ev e
 	if err := mustAffectOne(res, err, "package "+r.Name+"@"+r.Version); err != nil {
 		return err
 	}
-	_, err = w.exec(ctx, tx, `UPDATE retention_state SET retention_class = $3, updated_seq = $4 WHERE package_name = $1 AND package_version = $2`,
-		r.Name, r.Version, r.Class, int64(ev.Seq))
-	return err
+	if _, err = w.exec(ctx, tx, `UPDATE retention_state SET retention_class = $3, updated_seq = $4 WHERE package_name = $1 AND package_version = $2`,
+		r.Name, r.Version, r.Class, int64(ev.Seq)); err != nil {
+		return err
+	}
+	return w.recomputeRetainUntil(ctx, tx, r.Name, r.Version, ev.Seq)
 }
 
 func (w *viewWriter) applyHold(ctx context.Context, tx *sql.Tx, ev events.Event, place bool) error {
@@ -249,10 +264,11 @@ func mustAffectOne(res sql.Result, err error, what string) error {
 var stateTables = []struct{ name, cols, key string }{
 	{"retention_classes", "name, purpose, min_retention_days, default_retrieval_tier", "name"},
 	{"metadata_schemas", "name, version, schema_cbor, digest, created_seq", "name, version#"},
-	{"artifact_packages", "name, version, retention_class, labels, state, manifest_digest, file_count, total_size, created_seq, updated_seq, finalized_seq", "name, version"},
+	{"artifact_packages", "name, version, retention_class, labels, state, manifest_digest, file_count, total_size, created_seq, updated_seq, finalized_seq, created_at, finalized_at, lifecycle, ended_at, ended_reason, ended_seq", "name, version"},
 	{"artifact_files", "package_name, package_version, path, size, digest_algorithm, digest_primary, digest_sha256, content_address, created_seq", "package_name, package_version, path"},
 	{"storage_locations", "content_address, backend_id, key, size, digest_algorithm, digest_primary, digest_sha256, retrieval_tier, restore_status, created_seq, updated_seq", "content_address, backend_id"},
 	{"retention_state", "package_name, package_version, retention_class, hold, hold_reason, retain_until, updated_seq", "package_name, package_version"},
+	{"package_tags", "package_name, tag, package_version, updated_seq", "package_name, tag"},
 }
 
 // queryer is what StateDigest reads through: a *sql.DB or a *sql.Tx.
