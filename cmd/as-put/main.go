@@ -287,6 +287,7 @@ func input(path string, r records.File) registry.Input {
 		Path:   path,
 		Expect: &want,
 		Open:   func() (io.ReadCloser, error) { return os.Open(r.Path) },
+		Reopen: true, // a file can be read again if GC deleted its object meanwhile
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"flag"
 	"os"
 	"os/user"
+	"time"
 
 	"github.com/artifactstore/artifact-store/internal/cli"
 	"github.com/artifactstore/artifact-store/pkg/config"
@@ -20,9 +21,10 @@ import (
 
 // Options say where the store is and who acts on it.
 type Options struct {
-	Config config.Config // database, storage backend (package config)
-	Actor  string        // "" → ARTIFACTSTORE_ACTOR, else the user name
-	Tool   string        // the tool recorded in manifests' provenance
+	Config config.Config    // database, storage backend (package config)
+	Actor  string           // "" → ARTIFACTSTORE_ACTOR, else the user name
+	Tool   string           // the tool recorded in manifests' provenance
+	Now    func() time.Time // events' time (as-gc --now); nil: the clock
 }
 
 // Store is an open registry with what it needs.
@@ -58,6 +60,7 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	}
 	reg := registry.New(d, dp, registry.Options{
 		Actor:    actor,
+		Now:      o.Now,
 		Producer: manifest.Producer{Tool: o.Tool, Version: cli.Version()},
 	})
 	return &Store{DB: d, Registry: reg, closers: []func() error{closeDP, d.Close}}, nil
