@@ -44,7 +44,9 @@ func TestGCSoak(t *testing.T) {
 		dp := backends[0].open(t)
 		clock := newClock()
 		r := New(d, dp, Options{Actor: "soak", Now: clock.now})
-		content := func(i int) []byte { return []byte(fmt.Sprintf("soak content %d %s", i, bytes.Repeat([]byte{'x'}, i*37))) }
+		content := func(i int) []byte {
+			return []byte(fmt.Sprintf("soak content %d %s", i, bytes.Repeat([]byte{'x'}, i*37)))
+		}
 		stop := time.Now().Add(dur)
 		var puts, cycles atomic.Int64
 		var wg sync.WaitGroup
