@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"os/user"
+	"time"
 
 	"github.com/artifactstore/artifact-store/pkg/config"
 	"github.com/artifactstore/artifact-store/pkg/db"
@@ -18,6 +19,8 @@ import (
 type StoreFlags struct {
 	config.Overrides
 	Actor string
+	// Now, if set by the tool (a --now flag), gives events' time.
+	Now func() time.Time
 }
 
 // RegisterStoreFlags adds the shared store flags to fs.
@@ -51,7 +54,7 @@ func (f *StoreFlags) Open(ctx context.Context, tool string, a store.Access) (*st
 	if actor == "" {
 		actor = DefaultActor()
 	}
-	return store.Open(ctx, store.Options{Config: cfg, Access: a, Actor: actor, Tool: tool, Build: tool + " " + Version()})
+	return store.Open(ctx, store.Options{Config: cfg, Access: a, Actor: actor, Tool: tool, Build: tool + " " + Version(), Now: f.Now})
 }
 
 // OpenDB opens only the configured database, for tools that need no bytes.

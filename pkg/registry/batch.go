@@ -19,6 +19,11 @@ type Input struct {
 	Path   string                        // path in the package
 	Open   func() (io.ReadCloser, error) // opens the bytes; called at most once
 	Expect *identity.Sum                 // declared digest (an as-digest record), or nil
+	// Reopen says Open may be called again: to store the bytes once more
+	// when a garbage-collection sweep deleted the object they were found
+	// to duplicate (docs/adr/0011). Without it such an ingest fails with
+	// ErrConflict and can simply be re-run.
+	Reopen bool
 }
 
 // BatchOptions tune IngestFiles.
@@ -84,42 +89,22 @@ func (r *Registry) IngestFiles(ctx context.Context, ref ref.Ref, in []Input, opt
 	}
 
 	results := make([]*dataplane.IngestResult, len(in))
+	r.hook("ingest.store")
 	firstErr := r.storeAll(ctx, ref, in, todo, max(opts.Workers, 1), results)
 
-	err = r.mutate(ctx, func(tx *sql.Tx, emit func(string, any) (events.Event, error)) error {
-		// Decide again inside the transaction: another writer may have
-		// finalised the package or filled a path meanwhile.
-		p, err := lookupPackage(ctx, tx, ref)
-		if err != nil {
-			return err
+	for attempt := 1; ; attempt++ {
+		var retry claimRetry
+		r.hook("ingest.commit")
+		err = r.mutate(ctx, func(tx *sql.Tx, emit func(string, any) (events.Event, error)) error {
+			return r.commitIngest(ctx, tx, emit, ref, in, todo, results, out, opts, &retry)
+		})
+		if !errors.Is(err, errClaim) {
+			break
 		}
-		have, err := lookupFiles(ctx, tx, ref, paths)
-		if err != nil {
-			return err
+		if err = r.recollect(ctx, ref, in, results, &retry, attempt, opts); err != nil {
+			break
 		}
-		for _, i := range todo {
-			res := results[i]
-			if res == nil {
-				continue
-			}
-			out[i] = Ingested{File: records.FileOf(in[i].Path, res.Sum), Receipt: res.Receipt}
-			prev, err := decide(p, fileOrNil(have, in[i].Path), in[i].Path, &res.Sum, opts.Replace)
-			if err != nil {
-				return err
-			}
-			if prev != nil && prev.Sum() == res.Sum {
-				out[i].Unchanged = true
-				continue
-			}
-			if _, err := emit(TypeFileIngested, fileIngested{
-				Name: ref.Name, Version: ref.Version, Path: in[i].Path, Replace: prev != nil,
-				Location: locationOf(*res),
-			}); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -127,6 +112,60 @@ func (r *Registry) IngestFiles(ctx context.Context, ref ref.Ref, in []Input, opt
 		return nil, firstErr
 	}
 	return out, nil
+}
+
+// commitIngest is the body of IngestFiles' final transaction.
+func (r *Registry) commitIngest(ctx context.Context, tx *sql.Tx, emit func(string, any) (events.Event, error),
+	ref ref.Ref, in []Input, todo []int, results []*dataplane.IngestResult, out []Ingested, opts BatchOptions, retry *claimRetry) error {
+	paths := make([]string, len(in))
+	for i, f := range in {
+		paths[i] = f.Path
+	}
+	// Decide again inside the transaction: another writer may have
+	// finalised the package or filled a path meanwhile.
+	p, err := lookupPackage(ctx, tx, ref)
+	if err != nil {
+		return err
+	}
+	have, err := lookupFiles(ctx, tx, ref, paths)
+	if err != nil {
+		return err
+	}
+	for _, i := range todo {
+		res := results[i]
+		if res == nil {
+			continue
+		}
+		out[i] = Ingested{File: records.FileOf(in[i].Path, res.Sum), Receipt: res.Receipt}
+		prev, err := decide(p, fileOrNil(have, in[i].Path), in[i].Path, &res.Sum, opts.Replace)
+		if err != nil {
+			return err
+		}
+		if prev != nil && prev.Sum() == res.Sum {
+			out[i].Unchanged = true
+			continue
+		}
+		switch c, err := r.claimObject(ctx, tx, emit, res.Sum.BLAKE3, res.Receipt.BackendID); {
+		case err != nil:
+			return err
+		case c == claimDeleting:
+			retry.waitFor = append(retry.waitFor, res.Sum.BLAKE3)
+			continue
+		case c == claimGone:
+			retry.gone = append(retry.gone, i)
+			continue
+		}
+		if _, err := emit(TypeFileIngested, fileIngested{
+			Name: ref.Name, Version: ref.Version, Path: in[i].Path, Replace: prev != nil,
+			Location: locationOf(*res),
+		}); err != nil {
+			return err
+		}
+	}
+	if !retry.empty() {
+		return errClaim // roll back; IngestFiles settles and retries
+	}
+	return nil
 }
 
 // storeAll makes the bytes of in[todo...] durable through the data plane's

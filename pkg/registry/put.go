@@ -232,6 +232,7 @@ func recordInput(path string, f records.File) Input {
 		Path:   path,
 		Expect: &want,
 		Open:   func() (io.ReadCloser, error) { return os.Open(f.Path) },
+		Reopen: true, // a file can be read again if GC deleted its object meanwhile
 	}
 }
 

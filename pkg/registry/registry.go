@@ -79,6 +79,7 @@ type Registry struct {
 	log  *events.Log
 	dp   dataplane.DataPlane
 	opts Options
+	gc   *gcHooks // test-only (gc.go)
 }
 
 // New returns a Registry over d and dp.
@@ -448,11 +449,7 @@ func (r *Registry) StoreObject(ctx context.Context, src io.Reader, expect *ident
 	if err != nil {
 		return dataplane.IngestResult{}, fmt.Errorf("registry: store object: %w", err)
 	}
-	err = r.mutate(ctx, func(tx *sql.Tx, emit func(string, any) (events.Event, error)) error {
-		_, err := emit(TypeObjectStored, objectStored{Location: locationOf(res)})
-		return err
-	})
-	return res, err
+	return res, r.commitObject(ctx, res)
 }
 
 // FinalizeOptions are the producer's declarations for the manifest.

@@ -49,7 +49,7 @@ func (w *viewWriter) exec(ctx context.Context, tx *sql.Tx, query string, args ..
 // eventViews are the tables rebuilt from events, children first so that
 // deletes respect foreign keys. retention_classes and metadata_schemas are
 // seeded by migrations, not by events, and are kept.
-var eventViews = []string{"package_tags", "retention_state", "artifact_files", "storage_locations", "artifact_packages"}
+var eventViews = []string{"package_tags", "gc_objects", "object_checks", "retention_state", "artifact_files", "storage_locations", "artifact_packages"}
 
 // Reset empties every view that events build.
 func (w *viewWriter) Reset(ctx context.Context, tx *sql.Tx) error {
@@ -93,6 +93,10 @@ func (w *viewWriter) Apply(ctx context.Context, tx *sql.Tx, ev events.Event) err
 	case TypePackageDeleted:
 		err = w.applyPackageEnded(ctx, tx, ev, Deleted)
 	default:
+		if handled, gerr := w.applyGC(ctx, tx, ev); handled {
+			err = gerr
+			break
+		}
 		if len(ev.Type) >= 3 && ev.Type[:3] == events.ReservedNamespace {
 			return fmt.Errorf("registry: seq %d: unknown registry event type %q (a newer version wrote this log?)", ev.Seq, ev.Type)
 		}
@@ -269,6 +273,8 @@ var stateTables = []struct{ name, cols, key string }{
 	{"storage_locations", "content_address, backend_id, key, size, digest_algorithm, digest_primary, digest_sha256, retrieval_tier, restore_status, created_seq, updated_seq", "content_address, backend_id"},
 	{"retention_state", "package_name, package_version, retention_class, hold, hold_reason, retain_until, updated_seq", "package_name, package_version"},
 	{"package_tags", "package_name, tag, package_version, updated_seq", "package_name, tag"},
+	{"gc_objects", "content_address, backend_id, state, size, orphan, condemned_at, condemned_seq, updated_seq", "content_address, backend_id"},
+	{"object_checks", "content_address, backend_id, state, detail, checked_at, updated_seq", "content_address, backend_id"},
 }
 
 // queryer is what StateDigest reads through: a *sql.DB or a *sql.Tx.

@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/artifactstore/artifact-store/pkg/config"
 	"github.com/artifactstore/artifact-store/pkg/dataplane"
@@ -45,6 +46,9 @@ type Options struct {
 	// the package identity); Build is the tool's build version, recorded
 	// in the log only (docs/adr/0003-manifest-canonicalisation.md).
 	Tool, Build string
+	// Now gives events' time (as-gc --now, as-retain expire --now); nil
+	// means the clock.
+	Now func() time.Time
 }
 
 // Store is an open store.
@@ -82,7 +86,7 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		d.Close()
 		return nil, err
 	}
-	reg := registry.New(d, dp, registry.Options{Actor: o.Actor, Tool: o.Tool, Build: o.Build})
+	reg := registry.New(d, dp, registry.Options{Actor: o.Actor, Tool: o.Tool, Build: o.Build, Now: o.Now})
 	return &Store{DB: d, DataPlane: dp, Registry: reg, closers: []func() error{closeDP, d.Close}}, nil
 }
 
