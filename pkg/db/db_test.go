@@ -134,6 +134,7 @@ func TestMigrationsSameLogicalSchema(t *testing.T) {
 	pg := dbtest.Postgres(t)
 	pgs := logicalSchema(t, pg)
 	want := []string{"artifact_files", "artifact_packages", "event_head", "events", "metadata_schemas",
+		"oci_blobs", "oci_manifests", "oci_tags", "oci_uploads",
 		"retention_classes", "retention_state", "storage_locations"}
 	for name, s := range map[string]map[string]table{"sqlite": lite, "postgres": pgs} {
 		got := slices.Sorted(func(yield func(string) bool) {

@@ -49,7 +49,7 @@ func (w *viewWriter) exec(ctx context.Context, tx *sql.Tx, query string, args ..
 // eventViews are the tables rebuilt from events, children first so that
 // deletes respect foreign keys. retention_classes and metadata_schemas are
 // seeded by migrations, not by events, and are kept.
-var eventViews = []string{"retention_state", "artifact_files", "storage_locations", "artifact_packages"}
+var eventViews = []string{"oci_uploads", "oci_tags", "oci_manifests", "oci_blobs", "retention_state", "artifact_files", "storage_locations", "artifact_packages"}
 
 // Reset empties every view that events build.
 func (w *viewWriter) Reset(ctx context.Context, tx *sql.Tx) error {
@@ -81,6 +81,10 @@ func (w *viewWriter) Apply(ctx context.Context, tx *sql.Tx, ev events.Event) err
 	case TypeHoldReleased:
 		err = w.applyHold(ctx, tx, ev, false)
 	default:
+		if strings.HasPrefix(ev.Type, ociEventPrefix) {
+			err = w.applyOCI(ctx, tx, ev)
+			break
+		}
 		if len(ev.Type) >= 3 && ev.Type[:3] == events.ReservedNamespace {
 			return fmt.Errorf("registry: seq %d: unknown registry event type %q (a newer version wrote this log?)", ev.Seq, ev.Type)
 		}
@@ -251,6 +255,11 @@ var stateTables = []struct{ name, cols, key string }{
 	{"artifact_files", "package_name, package_version, path, size, digest_algorithm, digest_primary, digest_sha256, content_address, created_seq", "package_name, package_version, path"},
 	{"storage_locations", "content_address, backend_id, key, size, digest_algorithm, digest_primary, digest_sha256, retrieval_tier, restore_status, created_seq, updated_seq", "content_address, backend_id"},
 	{"retention_state", "package_name, package_version, retention_class, hold, hold_reason, retain_until, updated_seq", "package_name, package_version"},
+	// The OCI views (views_oci.go).
+	{"oci_blobs", "repository, digest, content_address, size, created_seq", "repository, digest"},
+	{"oci_manifests", "repository, digest, media_type, artifact_type, subject, annotations, size, content_address, created_seq", "repository, digest"},
+	{"oci_tags", "repository, tag, digest, updated_seq", "repository, tag"},
+	{"oci_uploads", "id, repository, created_seq", "id"},
 }
 
 // queryer is what StateDigest reads through: a *sql.DB or a *sql.Tx.
