@@ -396,16 +396,16 @@ type OCIManifest struct {
 	ContentAddress identity.Digest
 }
 
-// PutOCIManifest stores body, a manifest of mediaType, in repo under its
-// digest d (the caller has computed it with the algorithm it was asked
-// for; a body that does not hash to d is refused with ErrDigestMismatch)
-// and, when tag is not "", points tag at it. The bytes are stored exactly
-// as given. meta is what ParseOCIManifest found in body.
-func (r *Registry) PutOCIManifest(ctx context.Context, repo, tag string, d digest.Digest, meta OCIManifestMeta, body []byte) (OCIManifest, error) {
+// PutOCIManifest stores body, a manifest, in repo under its digest d (the
+// caller has computed it with the algorithm it was asked for; a body that
+// does not hash to d is refused with ErrDigestMismatch) and points each of
+// tags at it. The bytes are stored exactly as given. meta is what
+// ParseOCIManifest found in body.
+func (r *Registry) PutOCIManifest(ctx context.Context, repo string, tags []string, d digest.Digest, meta OCIManifestMeta, body []byte) (OCIManifest, error) {
 	if err := CheckRepository(repo); err != nil {
 		return OCIManifest{}, err
 	}
-	if tag != "" {
+	for _, tag := range tags {
 		if err := ref.CheckTag(tag); err != nil {
 			return OCIManifest{}, fmt.Errorf("%w: %w", ErrInvalid, err)
 		}
@@ -429,18 +429,19 @@ func (r *Registry) PutOCIManifest(ctx context.Context, repo, tag string, d diges
 		} else if err != nil {
 			return err
 		}
-		if tag == "" {
-			return nil
+		for _, tag := range tags {
+			prev, err := lookupOCITag(ctx, tx, repo, tag)
+			if err != nil && !errors.Is(err, ErrNotFound) {
+				return err
+			}
+			if prev == d {
+				continue
+			}
+			if _, err := emit(TypeOCITagSet, ociTagSet{Repository: repo, Tag: tag, Digest: d.String(), Previous: prev.String()}); err != nil {
+				return err
+			}
 		}
-		prev, err := lookupOCITag(ctx, tx, repo, tag)
-		if err != nil && !errors.Is(err, ErrNotFound) {
-			return err
-		}
-		if prev == d {
-			return nil
-		}
-		_, err = emit(TypeOCITagSet, ociTagSet{Repository: repo, Tag: tag, Digest: d.String(), Previous: prev.String()})
-		return err
+		return nil
 	})
 	return m, err
 }

@@ -75,7 +75,7 @@ func TestOCIStore(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := r.PutOCIManifest(ctx, repo, "v1", idg, meta, img); err != nil {
+		if _, err := r.PutOCIManifest(ctx, repo, []string{"v1"}, idg, meta, img); err != nil {
 			t.Fatal(err)
 		}
 		m, err := r.OCIManifestInfo(ctx, repo, "v1")
@@ -91,7 +91,7 @@ func TestOCIStore(t *testing.T) {
 		ref1 := ociImage(cd, ld, idg, "application/vnd.example.sbom")
 		rdg := digest.SHA512.FromBytes(ref1)
 		meta, _ = ParseOCIManifest("", ref1)
-		if _, err := r.PutOCIManifest(ctx, repo, "", rdg, meta, ref1); err != nil {
+		if _, err := r.PutOCIManifest(ctx, repo, nil, rdg, meta, ref1); err != nil {
 			t.Fatal(err)
 		}
 		refs, err := r.OCIReferrers(ctx, repo, idg, "")
@@ -105,7 +105,7 @@ func TestOCIStore(t *testing.T) {
 		// Tags move; listing pages.
 		meta, _ = ParseOCIManifest("", ref1)
 		for _, tag := range []string{"v2", "a", "v1"} {
-			if _, err := r.PutOCIManifest(ctx, repo, tag, rdg, meta, ref1); err != nil {
+			if _, err := r.PutOCIManifest(ctx, repo, []string{tag}, rdg, meta, ref1); err != nil {
 				t.Fatal(err)
 			}
 		}
