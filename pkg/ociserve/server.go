@@ -273,7 +273,10 @@ func (w *countingWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter 
 // idleBody bounds each read of a request body by a deadline, so a client
 // that stops sending frees its slot, and counts the bytes in.
 type idleBody struct {
-	rc   interface{ Read([]byte) (int, error); Close() error }
+	rc interface {
+		Read([]byte) (int, error)
+		Close() error
+	}
 	ctl  *http.ResponseController
 	idle time.Duration
 	m    *Metrics
