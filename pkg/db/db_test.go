@@ -133,8 +133,9 @@ func TestMigrationsSameLogicalSchema(t *testing.T) {
 	lite := logicalSchema(t, dbtest.SQLite(t))
 	pg := dbtest.Postgres(t)
 	pgs := logicalSchema(t, pg)
-	want := []string{"artifact_files", "artifact_packages", "event_head", "events", "metadata_schemas",
-		"package_tags", "retention_classes", "retention_state", "storage_locations"}
+	want := []string{"artifact_files", "artifact_packages", "event_head", "events", "gc_objects", "metadata_schemas",
+		"object_checks", "oci_blobs", "oci_manifests", "oci_tags", "oci_uploads", "package_tags",
+		"retention_classes", "retention_state", "storage_locations"}
 	for name, s := range map[string]map[string]table{"sqlite": lite, "postgres": pgs} {
 		got := slices.Sorted(func(yield func(string) bool) {
 			for k := range s {

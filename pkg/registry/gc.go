@@ -70,6 +70,25 @@ var referenceSources = []referenceSource{
 	// Every package the views still hold: open, finalised or on hold.
 	// Expiry and deletion remove a package's artifact_files rows.
 	{"artifact_files", `EXISTS (SELECT 1 FROM artifact_files r WHERE r.content_address = {ca})`},
+	// Blobs linked into an OCI repository and stored OCI manifests
+	// (as-serve) until they are deleted.
+	{"oci_blobs", `EXISTS (SELECT 1 FROM oci_blobs r WHERE r.content_address = {ca})`},
+	{"oci_manifests", `EXISTS (SELECT 1 FROM oci_manifests r WHERE r.content_address = {ca})`},
+}
+
+// claimOCI claims addr for a new OCI reference in tx (see claimObject). An
+// OCI push cannot re-read its body, so an object a sweep is deleting, or
+// has deleted, is refused with ErrConflict: the client retries the push,
+// which then stores the bytes anew.
+func (r *Registry) claimOCI(ctx context.Context, tx *sql.Tx, emit func(string, any) (events.Event, error), addr identity.Digest) error {
+	c, err := r.claimObject(ctx, tx, emit, addr, r.dp.BackendID())
+	if err != nil {
+		return err
+	}
+	if c != claimLive {
+		return fmt.Errorf("%w: object %s is being garbage-collected; retry the push", ErrConflict, addr)
+	}
+	return nil
 }
 
 // referencedSQL is the condition "some reference source names ca".

@@ -49,7 +49,7 @@ func (w *viewWriter) exec(ctx context.Context, tx *sql.Tx, query string, args ..
 // eventViews are the tables rebuilt from events, children first so that
 // deletes respect foreign keys. retention_classes and metadata_schemas are
 // seeded by migrations, not by events, and are kept.
-var eventViews = []string{"package_tags", "gc_objects", "object_checks", "retention_state", "artifact_files", "storage_locations", "artifact_packages"}
+var eventViews = []string{"oci_uploads", "oci_tags", "oci_manifests", "oci_blobs", "package_tags", "gc_objects", "object_checks", "retention_state", "artifact_files", "storage_locations", "artifact_packages"}
 
 // Reset empties every view that events build.
 func (w *viewWriter) Reset(ctx context.Context, tx *sql.Tx) error {
@@ -93,6 +93,10 @@ func (w *viewWriter) Apply(ctx context.Context, tx *sql.Tx, ev events.Event) err
 	case TypePackageDeleted:
 		err = w.applyPackageEnded(ctx, tx, ev, Deleted)
 	default:
+		if strings.HasPrefix(ev.Type, ociEventPrefix) {
+			err = w.applyOCI(ctx, tx, ev)
+			break
+		}
 		if handled, gerr := w.applyGC(ctx, tx, ev); handled {
 			err = gerr
 			break
@@ -275,6 +279,11 @@ var stateTables = []struct{ name, cols, key string }{
 	{"package_tags", "package_name, tag, package_version, updated_seq", "package_name, tag"},
 	{"gc_objects", "content_address, backend_id, state, size, orphan, condemned_at, condemned_seq, updated_seq", "content_address, backend_id"},
 	{"object_checks", "content_address, backend_id, state, detail, checked_at, updated_seq", "content_address, backend_id"},
+	// The OCI views (views_oci.go).
+	{"oci_blobs", "repository, digest, content_address, size, created_seq", "repository, digest"},
+	{"oci_manifests", "repository, digest, media_type, artifact_type, subject, annotations, size, content_address, created_seq", "repository, digest"},
+	{"oci_tags", "repository, tag, digest, updated_seq", "repository, tag"},
+	{"oci_uploads", "id, repository, created_seq", "id"},
 }
 
 // queryer is what StateDigest reads through: a *sql.DB or a *sql.Tx.

@@ -1,0 +1,146 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/artifactstore/artifact-store/internal/tooltest"
+)
+
+// conformanceBin finds the suite scripts/install-conformance.sh installs,
+// or skips (fails with ARTIFACTSTORE_TEST_STRICT=1).
+func conformanceBin(t *testing.T) string {
+	t.Helper()
+	p := os.Getenv("OCI_CONFORMANCE_BIN")
+	if p == "" {
+		home, _ := os.UserHomeDir()
+		p = filepath.Join(home, ".cache", "artifact-store", "bin", "oci-conformance")
+	}
+	if _, err := os.Stat(p); err != nil {
+		if os.Getenv("ARTIFACTSTORE_TEST_STRICT") == "1" {
+			t.Fatalf("%s missing (run scripts/install-conformance.sh)", p)
+		}
+		t.Skipf("%s missing (run scripts/install-conformance.sh)", p)
+	}
+	return p
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// startServe runs as-serve on a fresh SQLite + local store and waits until
+// it answers.
+func startServe(t *testing.T, extra ...string) string {
+	t.Helper()
+	dir := t.TempDir()
+	addr := freeAddr(t)
+	cmd := exec.Command(tooltest.Path(t, "as-serve"), append([]string{"--addr", addr, "--actor", "conformance"}, extra...)...)
+	cmd.Env = append(os.Environ(), "ARTIFACTSTORE_DATABASE_URL=sqlite:"+filepath.Join(dir, "store.db"),
+		"ARTIFACTSTORE_STORAGE_LOCAL_ROOT="+filepath.Join(dir, "objects"), "ARTIFACTSTORE_LOG_LEVEL=warn")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Signal(os.Interrupt)
+		cmd.Wait()
+		if bytes.Contains(stderr.Bytes(), []byte("panic")) {
+			t.Errorf("as-serve logged a panic:\n%s", stderr.Bytes())
+		}
+	})
+	for i := 0; ; i++ {
+		resp, err := http.Get("http://" + addr + "/v2/")
+		if err == nil {
+			resp.Body.Close()
+			return addr
+		}
+		if i > 100 {
+			t.Fatalf("as-serve did not start: %v\n%s", err, stderr.Bytes())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// TestConformance runs the OCI distribution-spec conformance suite with
+// every API and data switch on (sha512 included) against as-serve and
+// requires it to pass completely: no failure, no error, no skip.
+func TestConformance(t *testing.T) {
+	if testing.Short() {
+		t.Skip("short")
+	}
+	bin := conformanceBin(t)
+	addr := startServe(t)
+	results := t.TempDir()
+	cmd := exec.Command(bin)
+	cmd.Dir = results
+	cmd.Env = append(os.Environ(), "OCI_REGISTRY="+addr, "OCI_TLS=disabled", "OCI_REPO1=conformance/repo1",
+		"OCI_REPO2=conformance/repo2", "OCI_RESULTS_DIR="+results, "OCI_LOG=warn", "OCI_VERSION=1.1")
+	for _, s := range []string{"PULL", "PUSH", "BLOBS_ATOMIC", "BLOBS_DELETE", "BLOBS_DIGEST_HEADER", "BLOBS_MOUNT_ANONYMOUS",
+		"BLOBS_UPLOAD_CANCEL", "MANIFESTS_ATOMIC", "MANIFESTS_DELETE", "MANIFESTS_DIGEST_HEADER", "MANIFESTS_TAG_PARAM",
+		"TAGS_ATOMIC", "TAGS_DELETE", "TAGS_LIST", "REFERRER"} {
+		cmd.Env = append(cmd.Env, "OCI_API_"+s+"=true")
+	}
+	for _, s := range []string{"IMAGE", "INDEX", "INDEX_LIST", "SPARSE", "ARTIFACT", "SUBJECT", "SUBJECT_MISSING",
+		"ARTIFACT_LIST", "SUBJECT_LIST", "DATA_FIELD", "NONDISTRIBUTABLE", "CUSTOM_FIELDS", "NO_LAYERS", "EMPTY_BLOB", "SHA512"} {
+		cmd.Env = append(cmd.Env, "OCI_DATA_"+s+"=true")
+	}
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("conformance suite: %v\n%s", err, out)
+	}
+	junit, err := os.ReadFile(filepath.Join(results, "junit.xml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	count := func(attr string) int {
+		m := regexp.MustCompile(attr + `="(\d+)"`).FindSubmatch(junit)
+		if m == nil {
+			t.Fatalf("junit.xml has no %s count", attr)
+		}
+		n, _ := strconv.Atoi(string(m[1]))
+		return n
+	}
+	tests, failures, errs := count("tests"), count("failures"), count("errors")
+	skipped := 0
+	if regexp.MustCompile(`skipped="\d+"`).Match(junit) {
+		skipped = count("skipped")
+	}
+	t.Logf("conformance: %d tests, %d failures, %d errors, %d skipped", tests, failures, errs, skipped)
+	if tests < 500 || failures != 0 || errs != 0 || skipped != 0 {
+		t.Fatalf("conformance suite did not pass completely: %d tests, %d failures, %d errors, %d skipped\n%s",
+			tests, failures, errs, skipped, summary(out))
+	}
+}
+
+func summary(out []byte) string {
+	if i := bytes.Index(out, []byte("API conformance")); i >= 0 {
+		return string(out[i:])
+	}
+	return fmt.Sprintf("%s", out)
+}
+
+// TestRefusesOffLoopbackWithoutAccess: an address that is not loopback
+// needs an access file.
+func TestRefusesOffLoopbackWithoutAccess(t *testing.T) {
+	res := tooltest.Run(t, "", nil, nil, "as-serve", "--addr", "0.0.0.0:0")
+	if res.Code != 2 || !bytes.Contains(res.Stderr, []byte("--access")) {
+		t.Fatalf("exit %d, stderr %s", res.Code, res.Stderr)
+	}
+}
