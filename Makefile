@@ -29,9 +29,10 @@ test: build
 test-short:
 	$(GO) test -short ./...
 
-## lint: gofmt, go vet, staticcheck
+## lint: gofmt, no tracked binaries or big files, go vet, staticcheck
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	@scripts/check-tracked.sh
 	$(GO) vet ./...
 	$(GO) tool staticcheck ./...
 
