@@ -73,6 +73,7 @@ type DB struct {
 	dialect Dialect
 	url     string
 	pgConf  *pgx.ConnConfig // PostgreSQL only
+	file    os.FileInfo     // SQLite only: the file opened (CheckFile)
 }
 
 // Dialect reports the database's dialect.
@@ -162,6 +163,7 @@ func openSQLite(ctx context.Context, rawURL string) (*DB, error) {
 		sqldb.Close()
 		return nil, err
 	}
+	d.file, _ = os.Stat(path) // nil (no check) if it cannot be read
 	return d, nil
 }
 
