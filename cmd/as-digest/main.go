@@ -10,8 +10,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"iter"
 	"runtime"
+	"strconv"
 
 	"github.com/artifactstore/artifact-store/internal/cli"
 	"github.com/artifactstore/artifact-store/pkg/identity"
@@ -115,7 +117,7 @@ func run(ctx context.Context, args []string, stdio cli.Stdio) error {
 			return nil
 		case r.Err != nil:
 			failed++
-			fmt.Fprintf(stdio.Err, "as-digest: %v\n", r.Err)
+			fmt.Fprintf(stdio.Err, "as-digest: %s\n", quotedPathErr(r.Err))
 			return nil
 		}
 		return w.Write(records.FileOf(r.Path, r.Sum))
@@ -163,4 +165,15 @@ func splitPaths(r io.Reader, sep byte, errp *error) iter.Seq[string] {
 			*errp = err
 		}
 	}
+}
+
+// quotedPathErr is err with the path it names Go-quoted, so that a path
+// with a trailing '\r' (a CRLF list), a newline or an escape sequence reads
+// as what it is: open "a\r": no such file or directory.
+func quotedPathErr(err error) string {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Op + " " + strconv.Quote(pe.Path) + ": " + pe.Err.Error()
+	}
+	return err.Error()
 }

@@ -183,7 +183,7 @@ func TestBadPathsReportedRestDigested(t *testing.T) {
 		t.Fatalf("records %+v, want only %s", recs, good)
 	}
 	stderr := string(res.Stderr)
-	for _, want := range []string{"missing: no such file", "fifo", "not a regular file", `bad\xff`, "not valid UTF-8", `new\nline`, "newline", "4 path(s) could not be digested"} {
+	for _, want := range []string{`missing": no such file`, "fifo", "not a regular file", `bad\xff`, "not valid UTF-8", `new\nline`, "newline", "4 path(s) could not be digested"} {
 		if !strings.Contains(stderr, want) {
 			t.Errorf("stderr does not mention %q:\n%s", want, stderr)
 		}

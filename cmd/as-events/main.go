@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"strings"
 	"time"
 
@@ -158,6 +159,9 @@ func (c *command) tail(ctx context.Context, args []string) error {
 	}); err != nil {
 		return err
 	}
+	if since > math.MaxInt64 {
+		return cli.Usagef("--since %d: sequence numbers end at %d", since, int64(math.MaxInt64))
+	}
 	d, err := c.open(ctx, store.Read, false)
 	if err != nil {
 		return err
@@ -266,9 +270,9 @@ func (c *command) append(ctx context.Context, args []string) error {
 	}
 	at := time.Now()
 	if when != "" {
-		t, err := time.Parse(time.RFC3339Nano, when)
+		t, err := events.ParseTime(when)
 		if err != nil {
-			return cli.Usagef("--time %q is not RFC 3339 (e.g. 2026-01-02T15:04:05Z)", when)
+			return cli.Usagef("--time: %v (e.g. 2026-01-02T15:04:05Z)", err)
 		}
 		at = t
 	}

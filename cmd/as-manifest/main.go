@@ -281,13 +281,30 @@ func show(m manifest.Manifest, c []byte) []byte {
 		row("receipts", strconv.Itoa(len(m.StorageReceipts)))
 	}
 	for _, k := range sortedKeys(m.Package.Labels) {
-		row("label", k+"="+m.Package.Labels[k])
+		row("label", k+"="+shown(m.Package.Labels[k]))
 	}
-	row("producer", m.Provenance.Producer.Tool+" "+m.Provenance.Producer.Version)
+	row("producer", shown(m.Provenance.Producer.Tool)+" "+shown(m.Provenance.Producer.Version))
 	for _, k := range sortedKeys(m.Provenance.Facts) {
-		row("fact", k+"="+m.Provenance.Facts[k])
+		row("fact", k+"="+shown(m.Provenance.Facts[k]))
 	}
 	return b.Bytes()
+}
+
+// shown is free text (a label or fact value, the producer) as show prints
+// it: as is when every character is printable and it cannot be mistaken
+// for a quoted value, else Go-quoted, so that control characters (escape
+// sequences, a newline starting a spoofed "label" line) are visible, never
+// obeyed by the terminal.
+func shown(s string) string {
+	if s == "" || strings.HasPrefix(s, `"`) || strings.TrimSpace(s) != s {
+		return strconv.Quote(s)
+	}
+	for _, r := range s {
+		if !strconv.IsPrint(r) {
+			return strconv.Quote(s)
+		}
+	}
+	return s
 }
 
 func sortedKeys(m map[string]string) []string {

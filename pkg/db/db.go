@@ -4,7 +4,7 @@
 // URLs:
 //
 //	sqlite:PATH            (relative or absolute path)
-//	sqlite://PATH          (sqlite:///abs/path.db for an absolute path)
+//	sqlite:///abs/path.db  (the URL form: an empty host, an absolute path)
 //	postgres://…           (any URL pgx accepts; postgresql:// too)
 //
 // SQLite runs through modernc.org/sqlite (no cgo) in WAL mode with
@@ -73,6 +73,7 @@ type DB struct {
 	url      string
 	pgConf   *pgx.ConnConfig // PostgreSQL only
 	readOnly bool
+	file     os.FileInfo // SQLite only: the file opened (CheckFile)
 }
 
 // Dialect reports the database's dialect.
@@ -127,7 +128,16 @@ func SQLitePath(rawURL string) (string, error) {
 	if !ok {
 		return "", fmt.Errorf("%w %q: not an sqlite: URL", ErrBadURL, rawURL)
 	}
-	rest = strings.TrimPrefix(rest, "//")
+	if after, ok := strings.CutPrefix(rest, "//"); ok {
+		// The URL form sqlite://HOST/PATH: only an empty host, so the
+		// path is absolute. sqlite://localhost/tmp/x.db must not become
+		// the relative path localhost/tmp/x.db.
+		if after != "" && !strings.HasPrefix(after, "/") {
+			host, _, _ := strings.Cut(after, "/")
+			return "", fmt.Errorf("%w %q: sqlite URLs take no host (%q); write sqlite:///abs/path or sqlite:PATH", ErrBadURL, rawURL, host)
+		}
+		rest = after
+	}
 	if i := strings.IndexByte(rest, '?'); i >= 0 {
 		return "", fmt.Errorf("%w %q: sqlite URLs take no query parameters", ErrBadURL, rawURL)
 	}
@@ -194,6 +204,7 @@ func openSQLite(ctx context.Context, rawURL string, o Options) (*DB, error) {
 		sqldb.Close()
 		return nil, err
 	}
+	d.file, _ = os.Stat(path) // nil (no check) if it cannot be read
 	return d, nil
 }
 

@@ -55,10 +55,15 @@ func (d *DB) provider() (*goose.Provider, error) {
 	return p, nil
 }
 
-// Migrate applies every pending migration.
+// Migrate applies every pending migration. A schema newer than this
+// program (migrated by a later release) is refused with ErrSchemaAhead:
+// nothing is applied, and the caller must not use the database.
 func (d *DB) Migrate(ctx context.Context) error {
 	p, err := d.provider()
 	if err != nil {
+		return err
+	}
+	if err := d.refuseAhead(ctx); err != nil {
 		return err
 	}
 	if _, err := p.Up(ctx); err != nil {
@@ -73,6 +78,10 @@ func (d *DB) Migrate(ctx context.Context) error {
 func (d *DB) MigrateFresh(ctx context.Context) error {
 	p, err := d.provider()
 	if err != nil {
+		return err
+	}
+	// This program holds no down migrations for a newer schema's versions.
+	if err := d.refuseAhead(ctx); err != nil {
 		return err
 	}
 	if _, err := p.DownTo(ctx, 0); err != nil {
@@ -119,6 +128,19 @@ func (d *DB) CheckSchema(ctx context.Context) error {
 		return fmt.Errorf("%w (database at version %d, this program knows %d)", ErrSchemaAhead, st.Current, st.Latest)
 	case st.Pending:
 		return fmt.Errorf("%w (database at version %d, latest is %d)", ErrSchemaBehind, st.Current, st.Latest)
+	}
+	return nil
+}
+
+// refuseAhead returns an error wrapping ErrSchemaAhead if the database is
+// at a version newer than the latest migration this program embeds.
+func (d *DB) refuseAhead(ctx context.Context) error {
+	st, err := d.SchemaStatus(ctx)
+	if err != nil {
+		return err
+	}
+	if st.Current > st.Latest {
+		return fmt.Errorf("%w (database at version %d, this program knows %d)", ErrSchemaAhead, st.Current, st.Latest)
 	}
 	return nil
 }

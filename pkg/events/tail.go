@@ -22,7 +22,8 @@ import (
 // connection breaks, Tail reconnects and re-reads from the last sequence it
 // yielded (no loss, no repeats), and it re-reads every SafetyPoll even
 // without a notification. On SQLite it polls event_head every PollInterval,
-// which sees commits from other processes too.
+// which sees commits from other processes too, and ends with an error
+// wrapping db.ErrUnavailable if the database file is removed or replaced.
 func (l *Log) Tail(ctx context.Context, since uint64) iter.Seq2[Event, error] {
 	return func(yield func(Event, error) bool) {
 		var w waiter
@@ -88,6 +89,11 @@ func (w *pollWaiter) wait(ctx context.Context, last uint64) error {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-t.C:
+		}
+		// A removed database file still answers through the open
+		// connection, but nobody can write to it any more: end.
+		if err := w.l.db.CheckFile(); err != nil {
+			return fmt.Errorf("events: tail: %w", err)
 		}
 		var seq int64
 		err := w.l.db.SQL.QueryRowContext(ctx, `SELECT seq FROM event_head WHERE id = 1`).Scan(&seq)

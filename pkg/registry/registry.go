@@ -373,7 +373,7 @@ func decide(p Package, existing *File, path string, known *identity.Sum, replace
 	case p.Finalized:
 		return nil, fmt.Errorf("%w: %s (cannot change %s)", ErrPackageFinalized, p.Ref, path)
 	case known != nil && !replace:
-		return nil, fmt.Errorf("%w: %s is in %s with other bytes (%s); use replace to change it", ErrPathExists, path, p.Ref, existing.ContentAddress)
+		return nil, fmt.Errorf("%w: %s is in %s with other bytes (%s); use --replace (IngestOptions.Replace) to change it", ErrPathExists, path, p.Ref, existing.ContentAddress)
 	}
 	return existing, nil
 }
