@@ -1,0 +1,133 @@
+package oci
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"sync"
+
+	v1 "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/artifactstore/artifact-store/pkg/records"
+	"github.com/artifactstore/artifact-store/pkg/ref"
+	"github.com/artifactstore/artifact-store/pkg/registry"
+)
+
+// Source is what Export reads a package from (a *registry.Registry).
+type Source interface {
+	GetManifestBytes(ctx context.Context, r ref.Ref, f records.Format) ([]byte, error)
+	GetFile(ctx context.Context, r ref.Ref, path string, offset, length int64) (io.ReadCloser, registry.File, error)
+}
+
+// ExportOptions tune Export.
+type ExportOptions struct {
+	// RefName is the org.opencontainers.image.ref.name given to the
+	// manifest in index.json; "" means Tag(version).
+	RefName string
+	// Workers is how many blobs are written at once when the writer allows
+	// it (a *DirWriter); at least 1.
+	Workers int
+}
+
+// Export writes the finalised package r (name@version) to w as an OCI
+// artifact (FromPackage): the config blob, one blob per distinct file, the
+// manifest, and index.json naming it. Every file's bytes come from src and
+// are verified against the file's SHA-256 and size while written, so a
+// corrupt stored object fails the export (ErrDigestMismatch) instead of
+// reaching the layout. It returns the artifact.
+func Export(ctx context.Context, src Source, r ref.Ref, w LayoutWriter, opts ExportOptions) (*Artifact, error) {
+	if !r.IsVersion() {
+		return nil, fmt.Errorf("%w: export needs name@version, not %s", ref.ErrInvalid, r)
+	}
+	name := opts.RefName
+	if name == "" {
+		var err error
+		if name, err = Tag(r.Version); err != nil {
+			return nil, err
+		}
+	}
+	b, err := src.GetManifestBytes(ctx, r, records.CBOR)
+	if err != nil {
+		return nil, err
+	}
+	a, err := FromPackage(b)
+	if err != nil {
+		return nil, err
+	}
+	if err := w.WriteBlob(ctx, a.Manifest.Config, bytes.NewReader(a.Config)); err != nil {
+		return nil, err
+	}
+	// One blob per distinct digest, read from the first file that has it.
+	var todo []int
+	seen := map[string]bool{}
+	for i, l := range a.Manifest.Layers {
+		if !seen[l.Digest.String()] {
+			seen[l.Digest.String()] = true
+			todo = append(todo, i)
+		}
+	}
+	workers := max(opts.Workers, 1)
+	if _, ok := w.(*DirWriter); !ok {
+		workers = 1
+	}
+	if err := forEach(ctx, todo, workers, func(ctx context.Context, i int) error {
+		f := a.Package.Files[i]
+		rc, _, err := src.GetFile(ctx, r, f.Path, 0, -1)
+		if err != nil {
+			return err
+		}
+		defer rc.Close()
+		if err := w.WriteBlob(ctx, a.Manifest.Layers[i], rc); err != nil {
+			return fmt.Errorf("oci: export %s of %s: %w", f.Path, r, err)
+		}
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	if err := w.WriteBlob(ctx, a.Descriptor, bytes.NewReader(a.Bytes)); err != nil {
+		return nil, err
+	}
+	entry := a.Descriptor
+	entry.Annotations = map[string]string{v1.AnnotationRefName: name}
+	if err := w.Commit(ctx, []v1.Descriptor{entry}); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// forEach runs fn on every item, workers at a time, and returns the first
+// error; once one fails the others are cancelled.
+func forEach(ctx context.Context, items []int, workers int, fn func(context.Context, int) error) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	next := make(chan int)
+	var wg sync.WaitGroup
+	var once sync.Once
+	var first error
+	for range min(workers, max(len(items), 1)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				if err := fn(ctx, i); err != nil {
+					once.Do(func() { first = err; cancel(err) })
+				}
+			}
+		}()
+	}
+feed:
+	for _, i := range items {
+		select {
+		case next <- i:
+		case <-ctx.Done():
+			break feed
+		}
+	}
+	close(next)
+	wg.Wait()
+	if first != nil {
+		return first
+	}
+	return ctx.Err()
+}
