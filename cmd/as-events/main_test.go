@@ -67,7 +67,7 @@ func TestEndToEnd(t *testing.T) {
 			u := dbtest.URL(t, dialect)
 			if dialect == db.Postgres {
 				r := runCmd(t, bin, u, nil, "head")
-				if r.code != 1 || !strings.Contains(r.err, "as-events migrate") {
+				if r.code != 6 || !strings.Contains(r.err, "as-events migrate") {
 					t.Fatalf("head on an unmigrated PostgreSQL: %+v", r)
 				}
 				if r := runCmd(t, bin, u, nil, "migrate"); r.code != 0 {

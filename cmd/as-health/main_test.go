@@ -77,8 +77,12 @@ func TestCheckEmbeddedDefault(t *testing.T) {
 
 func TestCheckPostgres(t *testing.T) {
 	u := dbtest.PostgresURL(t)
-	_, env := cleanEnv(t, "ARTIFACTSTORE_DATABASE_URL="+u)
-	// Not migrated: reported, not refused.
+	data, env := cleanEnv(t, "ARTIFACTSTORE_DATABASE_URL="+u)
+	// A check never creates the object root; this store has one.
+	if err := os.MkdirAll(filepath.Join(data, "artifact-store", "objects"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// Not migrated: reported (degraded, exit 1), not refused.
 	r := tooltest.Run(t, "", nil, env, "as-health", "--check")
 	rep := report(t, r.Stdout)
 	if r.Code != 1 || !rep.Checks.Database.MigrationsPending || !strings.Contains(string(r.Stderr), "database") {
