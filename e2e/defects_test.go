@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -205,5 +206,79 @@ func TestAppendTimeFractionDigits(t *testing.T) {
 	r = tooltest.Run(t, "", []byte{0xa0}, env, "as-events", "append", "--type", "ci.step", "--time", "2026-01-02T03:04:05.123456789Z", "--json")
 	if r.Code != 0 || !strings.Contains(string(r.Stdout), "2026-01-02T03:04:05.123456789Z") {
 		t.Errorf("--time with 9 fraction digits: exit %d, %s %s", r.Code, r.Stdout, r.Stderr)
+	}
+}
+
+// TestGetOutputSpecialFiles (issue 14 item 1): as-get -o writes through a
+// FIFO, a character device and a symlink's target, and into a hard-linked
+// file in place, instead of renaming a regular file over them.
+func TestGetOutputSpecialFiles(t *testing.T) {
+	e := newEnv(t, db.SQLite)
+	src := t.TempDir()
+	os.WriteFile(filepath.Join(src, "a"), []byte("artifact bytes\n"), 0o644)
+	e.ok(fmt.Sprintf("as-digest %q | as-put --package app@1 --root %q", filepath.Join(src, "a"), src))
+	get := func(out string) {
+		t.Helper()
+		e.ok(fmt.Sprintf("as-get --package app@1 a -o %q", out))
+	}
+	dir := t.TempDir()
+
+	fifo := filepath.Join(dir, "fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan string)
+	go func() {
+		b, _ := os.ReadFile(fifo)
+		got <- string(b)
+	}()
+	get(fifo)
+	select {
+	case s := <-got:
+		if s != "artifact bytes\n" {
+			t.Errorf("FIFO reader got %q", s)
+		}
+	case <-time.After(5 * time.Second):
+		t.Error("the FIFO's reader got nothing: as-get did not write through it")
+	}
+	if fi, _ := os.Lstat(fifo); fi.Mode()&os.ModeNamedPipe == 0 {
+		t.Errorf("as-get -o FIFO replaced it with %v", fi.Mode())
+	}
+
+	target, link := filepath.Join(dir, "target"), filepath.Join(dir, "link")
+	os.WriteFile(target, nil, 0o600)
+	os.Symlink(target, link)
+	get(link)
+	if fi, _ := os.Lstat(link); fi.Mode()&os.ModeSymlink == 0 {
+		t.Errorf("as-get -o LINK replaced the link with %v", fi.Mode())
+	}
+	if b, _ := os.ReadFile(target); string(b) != "artifact bytes\n" {
+		t.Errorf("symlink target holds %q", b)
+	}
+	if fi, _ := os.Stat(target); fi.Mode().Perm() != 0o600 {
+		t.Errorf("target mode %v, want 0600 kept", fi.Mode())
+	}
+
+	h1, h2 := filepath.Join(dir, "h1"), filepath.Join(dir, "h2")
+	os.WriteFile(h1, nil, 0o644)
+	os.Link(h1, h2)
+	get(h1)
+	f1, _ := os.Stat(h1)
+	f2, _ := os.Stat(h2)
+	if b, _ := os.ReadFile(h2); !os.SameFile(f1, f2) || string(b) != "artifact bytes\n" {
+		t.Errorf("hard link broken (same file %v) or not written (%q)", os.SameFile(f1, f2), b)
+	}
+
+	if os.Geteuid() == 0 {
+		null := filepath.Join(dir, "null")
+		if err := syscall.Mknod(null, syscall.S_IFCHR|0o666, 1<<8|3); err == nil {
+			get(null)
+			if fi, _ := os.Lstat(null); fi.Mode()&os.ModeCharDevice == 0 {
+				t.Errorf("as-get -o DEVICE replaced it with %v", fi.Mode())
+			}
+		}
+	}
+	if out, code := e.sh(fmt.Sprintf("as-get --package app@1 a -o %q", dir)); code == 0 || !strings.Contains(out, "directory") {
+		t.Errorf("as-get -o DIR: exit %d, %s", code, out)
 	}
 }

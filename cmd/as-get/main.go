@@ -8,12 +8,9 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"github.com/artifactstore/artifact-store/pkg/ref"
 	"io"
-	"os"
-	"path/filepath"
 	"unicode/utf8"
 
 	"github.com/artifactstore/artifact-store/internal/cli"
@@ -29,8 +26,12 @@ const usage = `Usage: as-get [flags] ADDRESS
 Writes an object's bytes (by its blake3 content address, or by its sha256
 digest as OCI tools name it), a package file's bytes, or a
 finalised package's manifest (canonical CBOR, or JCS JSON with --json) to
-standard output, or to -o FILE (written to a temporary file and renamed into
-place only once complete and verified). --offset and --length select a byte
+standard output, or to -o FILE: a new or regular file is written to a
+temporary file and renamed into place only once complete and verified,
+keeping an existing file's mode and owner (a file with several hard links
+is rewritten in place); a FIFO or character device is written through; a
+symbolic link is followed; anything else is refused, never replaced.
+--offset and --length select a byte
 range. A whole object is re-hashed as it is written: bytes that no longer
 match their address are reported and the exit status is 4. Binary is never
 written to a terminal unless --force is given.
@@ -145,22 +146,17 @@ func deliver(stdio cli.Stdio, out string, force bool, src io.Reader) error {
 		_, err := io.Copy(stdio.Out, br)
 		return err
 	}
-	dir := filepath.Dir(out)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(out)+".as-get-*")
+	// cli.OpenOutput never replaces a FIFO, device or symlink, and keeps
+	// an existing file's mode, owner and hard links.
+	o, err := cli.OpenOutput(out)
 	if err != nil {
 		return err
 	}
-	defer os.Remove(tmp.Name()) // no-op once renamed
-	if _, err := io.Copy(tmp, src); err != nil {
-		tmp.Close()
+	defer o.Abort() // no-op once committed
+	if _, err := io.Copy(o, src); err != nil {
 		return err
 	}
-	// Like a file the shell would create (0666 less the usual umask 022),
-	// not the temporary file's private 0600.
-	if err := errors.Join(tmp.Chmod(0o644), tmp.Sync(), tmp.Close()); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), out)
+	return o.Commit()
 }
 
 func looksBinary(b []byte) bool {
