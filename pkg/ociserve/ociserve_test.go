@@ -1,0 +1,206 @@
+package ociserve
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/artifactstore/artifact-store/pkg/dataplane"
+	"github.com/artifactstore/artifact-store/pkg/db/dbtest"
+	"github.com/artifactstore/artifact-store/pkg/events"
+	"github.com/artifactstore/artifact-store/pkg/registry"
+	"github.com/opencontainers/go-digest"
+)
+
+func newServer(t testing.TB, access *Access, uploadDir string, reg *registry.Registry) *httptest.Server {
+	t.Helper()
+	if reg == nil {
+		dp, closeFn, err := dataplane.OpenLocal(nil, "local", t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { closeFn() })
+		reg = registry.New(dbtest.SQLite(t), dp, registry.Options{Actor: "server"})
+	}
+	if uploadDir == "" {
+		uploadDir = t.TempDir()
+	}
+	s, err := New(Options{Registry: reg, UploadDir: uploadDir, Access: access, Metrics: NewMetrics()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(s)
+	t.Cleanup(ts.Close)
+	return ts
+}
+
+func do(t testing.TB, method, url string, body []byte, hdr ...string) *http.Response {
+	t.Helper()
+	req, err := http.NewRequest(method, url, bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp
+}
+
+// TestAccess: without a token nothing is served, a read token cannot
+// push, a token reaches only its repositories, and the token's name (never
+// its secret) is the actor of the events it causes.
+func TestAccess(t *testing.T) {
+	secretW, lineW, err := NewToken("ci", ScopeWrite, []string{"app/**"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	secretR, lineR, _ := NewToken("reader", ScopeRead, []string{"**"})
+	access, err := ParseAccess(strings.NewReader("# tokens\n" + lineW + "\n" + lineR + "\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := dbtest.SQLite(t)
+	dp, closeFn, _ := dataplane.OpenLocal(nil, "local", t.TempDir())
+	defer closeFn()
+	reg := registry.New(d, dp, registry.Options{Actor: "server"})
+	ts := newServer(t, access, "", reg)
+	blob := []byte("bytes")
+	dg := digest.FromBytes(blob)
+	push := func(repo string, auth ...string) int {
+		return do(t, "POST", ts.URL+"/v2/"+repo+"/blobs/uploads/?digest="+dg.String(), blob, auth...).StatusCode
+	}
+	if c := do(t, "GET", ts.URL+"/v2/", nil).StatusCode; c != 401 {
+		t.Fatalf("anonymous /v2/: %d", c)
+	}
+	if c := push("app/x"); c != 401 {
+		t.Fatalf("anonymous push: %d", c)
+	}
+	if c := push("app/x", "Authorization", "Bearer "+secretR); c != 403 {
+		t.Fatalf("read token push: %d", c)
+	}
+	if c := push("other", "Authorization", "Bearer "+secretW); c != 403 {
+		t.Fatalf("push outside the token's patterns: %d", c)
+	}
+	if c := push("app/x", "Authorization", "Bearer wrong"); c != 401 {
+		t.Fatalf("wrong secret: %d", c)
+	}
+	req, _ := http.NewRequest("POST", ts.URL+"/v2/app/x/blobs/uploads/?digest="+dg.String(), bytes.NewReader(blob))
+	req.SetBasicAuth("ci", secretW)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != 201 {
+		t.Fatalf("basic auth push: %v %v", resp.StatusCode, err)
+	}
+	resp.Body.Close()
+	if c := do(t, "GET", ts.URL+"/v2/app/x/blobs/"+dg.String(), nil, "Authorization", "Bearer "+secretR).StatusCode; c != 200 {
+		t.Fatalf("read token pull: %d", c)
+	}
+	evs, err := events.New(d).Range(context.Background(), 0, 100)
+	if err != nil || len(evs) == 0 {
+		t.Fatalf("events: %v", err)
+	}
+	for _, ev := range evs {
+		if ev.Actor != "ci" {
+			t.Fatalf("event %d actor %q, want the token's name", ev.Seq, ev.Actor)
+		}
+		if bytes.Contains(ev.Payload, []byte(secretW)) {
+			t.Fatal("a secret is in an event")
+		}
+	}
+}
+
+// TestResumeAfterRestart: an upload begun on one server is finished by
+// another over the same store and upload directory (a restart).
+func TestResumeAfterRestart(t *testing.T) {
+	d := dbtest.SQLite(t)
+	dp, closeFn, _ := dataplane.OpenLocal(nil, "local", t.TempDir())
+	defer closeFn()
+	reg := registry.New(d, dp, registry.Options{Actor: "server"})
+	up := t.TempDir()
+	a := newServer(t, &Access{Anonymous: true}, up, reg)
+	blob := []byte("first half|second half")
+	resp := do(t, "POST", a.URL+"/v2/app/blobs/uploads/", nil)
+	loc := resp.Header.Get("Location")
+	if resp.StatusCode != 202 || loc == "" {
+		t.Fatalf("start: %d %q", resp.StatusCode, loc)
+	}
+	if c := do(t, "PATCH", a.URL+loc, blob[:11], "Content-Range", "0-10").StatusCode; c != 202 {
+		t.Fatalf("patch: %d", c)
+	}
+	a.Close()
+	b := newServer(t, &Access{Anonymous: true}, up, reg)
+	resp = do(t, "GET", b.URL+loc, nil)
+	if resp.StatusCode != 204 || resp.Header.Get("Range") != "0-10" {
+		t.Fatalf("status after restart: %d %q", resp.StatusCode, resp.Header.Get("Range"))
+	}
+	if c := do(t, "PATCH", b.URL+loc, blob[5:], "Content-Range", "5-21").StatusCode; c != 416 {
+		t.Fatalf("out-of-order chunk: %d, want 416", c)
+	}
+	dg := digest.FromBytes(blob)
+	if c := do(t, "PUT", b.URL+loc+"?digest="+dg.String(), blob[11:], "Content-Range", "11-21").StatusCode; c != 201 {
+		t.Fatalf("finish: %d", c)
+	}
+	bl, err := reg.OCIBlobInfo(context.Background(), "app", dg)
+	if err != nil || bl.Size != int64(len(blob)) {
+		t.Fatalf("blob after resume: %+v %v", bl, err)
+	}
+}
+
+// TestNoPanicReachesClient: a handler that panics gives a 500 JSON error.
+func TestNoPanicReachesClient(t *testing.T) {
+	ts := newServer(t, &Access{Anonymous: true}, "", nil)
+	// A route whose handler panics stands in for any bug.
+	old := routes[0].h
+	routes[0].h = func(*Server, http.ResponseWriter, *http.Request, *request) error { panic("boom") }
+	defer func() { routes[0].h = old }()
+	resp := do(t, "GET", ts.URL+"/v2/", nil)
+	if resp.StatusCode != 500 || resp.Header.Get("Content-Type") != "application/json" {
+		t.Fatalf("panic answered %d %q", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+}
+
+func TestParseContentRange(t *testing.T) {
+	for s, want := range map[string][2]int64{"0-0": {0, 0}, "5-22": {5, 22}, "bytes 1-2/3": {1, 2}, "bytes 1-2/*": {1, 2}} {
+		a, b, err := parseContentRange(s)
+		if err != nil || a != want[0] || b != want[1] {
+			t.Errorf("%q: %d-%d %v", s, a, b, err)
+		}
+	}
+	for _, s := range []string{"", "-", "2-1", "a-b", "-1-2", "1-", "0-99999999999999999999", "+1-2"} {
+		if _, _, err := parseContentRange(s); err == nil {
+			t.Errorf("%q accepted", s)
+		}
+	}
+}
+
+func TestParsePath(t *testing.T) {
+	for p, want := range map[string]struct {
+		k         kind
+		name, arg string
+	}{
+		"/v2/":                                {kindBase, "", ""},
+		"/v2/a/b/manifests/latest":            {kindManifest, "a/b", "latest"},
+		"/v2/a/blobs/uploads/":                {kindUploads, "a", ""},
+		"/v2/a/blobs/uploads":                 {kindUploads, "a", ""},
+		"/v2/a/blobs/uploads/x":               {kindUpload, "a", "x"},
+		"/v2/a/blobs/sha256:x":                {kindBlob, "a", "sha256:x"},
+		"/v2/blobs/manifests/blobs/tags/list": {kindTags, "blobs/manifests/blobs", ""},
+		"/v2/a/referrers/sha256:x":            {kindReferrers, "a", "sha256:x"},
+		"/v2/manifests/x":                     {kindNone, "", ""},
+		"/v3/a/tags/list":                     {kindNone, "", ""},
+	} {
+		k, n, a := parsePath(p)
+		if k != want.k || n != want.name || a != want.arg {
+			t.Errorf("%s: %v %q %q", p, k, n, a)
+		}
+	}
+}
