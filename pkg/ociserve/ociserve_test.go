@@ -19,7 +19,7 @@ import (
 func newServer(t testing.TB, access *Access, uploadDir string, reg *registry.Registry) *httptest.Server {
 	t.Helper()
 	if reg == nil {
-		dp, closeFn, err := dataplane.OpenLocal(nil, "local", t.TempDir())
+		dp, closeFn, err := dataplane.OpenLocal("local", t.TempDir(), false)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -70,7 +70,7 @@ func TestAccess(t *testing.T) {
 		t.Fatal(err)
 	}
 	d := dbtest.SQLite(t)
-	dp, closeFn, _ := dataplane.OpenLocal(nil, "local", t.TempDir())
+	dp, closeFn, _ := dataplane.OpenLocal("local", t.TempDir(), false)
 	defer closeFn()
 	reg := registry.New(d, dp, registry.Options{Actor: "server"})
 	ts := newServer(t, access, "", reg)
@@ -122,7 +122,7 @@ func TestAccess(t *testing.T) {
 // another over the same store and upload directory (a restart).
 func TestResumeAfterRestart(t *testing.T) {
 	d := dbtest.SQLite(t)
-	dp, closeFn, _ := dataplane.OpenLocal(nil, "local", t.TempDir())
+	dp, closeFn, _ := dataplane.OpenLocal("local", t.TempDir(), false)
 	defer closeFn()
 	reg := registry.New(d, dp, registry.Options{Actor: "server"})
 	up := t.TempDir()
