@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"fmt"
 	"net"
 	"net/http"
 	"os"
@@ -133,7 +132,7 @@ func summary(out []byte) string {
 	if i := bytes.Index(out, []byte("API conformance")); i >= 0 {
 		return string(out[i:])
 	}
-	return fmt.Sprintf("%s", out)
+	return string(out)
 }
 
 // TestRefusesOffLoopbackWithoutAccess: an address that is not loopback

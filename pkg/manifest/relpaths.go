@@ -17,13 +17,12 @@ import (
 // order and the root used, so that a caller can keep reading files by the
 // path it was given while recording them by package path.
 func Relativize(root string, paths []string) ([]string, string, error) {
-	r := cleanPath(root)
 	if root != "" {
 		abs, err := filepath.Abs(root)
 		if err != nil {
 			return nil, "", fmt.Errorf("manifest: root %q: %w", root, err)
 		}
-		r = cleanPath(abs)
+		r := cleanPath(abs)
 		absPaths := make([]string, len(paths))
 		for i, p := range paths {
 			if absPaths[i], err = filepath.Abs(p); err != nil {

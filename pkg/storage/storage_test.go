@@ -76,5 +76,3 @@ func TestErrors(t *testing.T) {
 		t.Fatalf("MismatchError: %v", m)
 	}
 }
-
-type nilBackend struct{ Backend }
