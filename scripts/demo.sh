@@ -11,6 +11,9 @@ dir=${DIR:-testdata/fixture}
 [ -d "$dir" ] || { echo "demo: $dir is not a directory" >&2; exit 1; }
 pkg=demo@$(date -u +%Y%m%d.%H%M%S)
 out=$(mktemp -d); trap 'rm -rf "$out"' EXIT
+# Reads never create a store; migrate (a writer) creates the embedded one on
+# first use and is a no-op afterwards.
+as-events migrate 2>/dev/null
 since=$(as-events head --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["seq"])')
 
 echo "== find $dir -type f | as-digest | as-put --package $pkg --finalize; fetch back; verify"
