@@ -17,6 +17,10 @@ func TestCheckS3(t *testing.T) {
 	srv := s3test.Start(t)
 	loc := srv.NewBucket(t)
 	_, env := cleanEnv(t, srv.Env(loc)...)
+	// A check never creates the embedded database: make it first.
+	if r := tooltest.Run(t, "", nil, env, "as-events", "migrate"); r.Code != 0 {
+		t.Fatalf("migrate: %s", r.Stderr)
+	}
 	r := tooltest.Run(t, "", nil, env, "as-health", "--check")
 	rep := report(t, r.Stdout)
 	if r.Code != 0 || len(rep.Failing()) > 0 {

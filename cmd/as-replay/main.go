@@ -50,12 +50,16 @@ func run(ctx context.Context, args []string, stdio cli.Stdio) error {
 	if *check {
 		access = store.Check // works on a read-only copy: nothing is written
 	}
-	st, err := flags.Open(ctx, "as-replay", access)
+	// Replay needs the log and the views only: no backend is opened.
+	d, _, err := flags.OpenDB(ctx, access)
 	if err != nil {
 		return err
 	}
-	defer st.Close()
-	res, err := st.Registry.Replay(ctx, *check)
+	defer d.Close()
+	if err := d.CheckSchema(ctx); err != nil {
+		return err
+	}
+	res, err := registry.New(d, nil, registry.Options{Actor: flags.ActorOr()}).Replay(ctx, *check)
 	if err != nil {
 		return err
 	}
