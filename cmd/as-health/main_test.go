@@ -78,14 +78,16 @@ func TestCheckEmbeddedDefault(t *testing.T) {
 func TestCheckPostgres(t *testing.T) {
 	u := dbtest.PostgresURL(t)
 	data, env := cleanEnv(t, "ARTIFACTSTORE_DATABASE_URL="+u)
-	// A check never creates the object root; this store has one.
-	if err := os.MkdirAll(filepath.Join(data, "artifact-store", "objects"), 0o755); err != nil {
+	// A check never creates the object root (nor its tmp/, where the
+	// health probe writes); this store has both, as a written one does.
+	if err := os.MkdirAll(filepath.Join(data, "artifact-store", "objects", "tmp"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	// Not migrated: reported (degraded, exit 1), not refused.
+	// Not migrated: reported in the JSON (migrations_pending), exit 6: a
+	// schema behind the tool is "unavailable" (README, Exit codes).
 	r := tooltest.Run(t, "", nil, env, "as-health", "--check")
 	rep := report(t, r.Stdout)
-	if r.Code != 1 || !rep.Checks.Database.MigrationsPending || !strings.Contains(string(r.Stderr), "database") {
+	if r.Code != 6 || !rep.Checks.Database.MigrationsPending || !strings.Contains(string(r.Stderr), "database") {
 		t.Errorf("unmigrated: exit %d, report %+v, stderr %s", r.Code, rep.Checks.Database, r.Stderr)
 	}
 	ctx := context.Background()
