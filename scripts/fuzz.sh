@@ -10,7 +10,7 @@ for pkg in $(go list ./...); do
   dir=$(go list -f '{{.Dir}}' "$pkg")
   for target in $(grep -ho '^func Fuzz[A-Za-z0-9_]*' "$dir"/*_test.go 2>/dev/null | sed 's/^func //' | sort -u); do
     echo "fuzz: $pkg $target for $t"
-    go test -run '^$' -fuzz "^$target\$" -fuzztime "$t" "$pkg" >/tmp/fuzz.$$.log 2>&1 || { cat /tmp/fuzz.$$.log; fail=1; }
+    go test -run '^$' -fuzz "^$target\$" -fuzztime "$t" "$pkg" >/tmp/fuzz.$$.log 2>&1 || { cat /tmp/fuzz.$$.log >&2; echo "fuzz: FAILED $pkg $target" >&2; fail=1; }
   done
 done
 rm -f /tmp/fuzz.$$.log
