@@ -2,9 +2,11 @@ package canonical
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
-	"math"
 	"unicode/utf8"
+
+	"github.com/artifactstore/artifact-store/internal/cborhead"
 )
 
 // Error locates the first violation that Check found.
@@ -67,13 +69,18 @@ func (c *checker) head() (major byte, arg uint64, err error) {
 	if c.off >= len(c.b) {
 		return 0, 0, c.fail(start, "unexpected end of input")
 	}
-	ib := c.b[c.off]
-	c.off++
-	major, ai := ib>>5, ib&0x1f
-	if major == 7 {
-		switch ai {
+	h, err := cborhead.Read(c.b[c.off:])
+	switch {
+	case errors.Is(err, cborhead.ErrReserved):
+		return 0, 0, c.fail(start, "reserved additional information %d", h.Info)
+	case err != nil:
+		return 0, 0, c.fail(start, "%v", err)
+	}
+	c.off += h.Len
+	if h.Major == 7 {
+		switch h.Info {
 		case 20, 21, 22: // false, true, null
-			return major, uint64(ai), nil
+			return h.Major, h.Arg, nil
 		case 23:
 			return 0, 0, c.fail(start, "undefined is outside the data model")
 		case 25, 26, 27:
@@ -81,40 +88,16 @@ func (c *checker) head() (major byte, arg uint64, err error) {
 		case 31:
 			return 0, 0, c.fail(start, "unexpected break byte")
 		default:
-			return 0, 0, c.fail(start, "simple value %d is outside the data model", ai)
+			return 0, 0, c.fail(start, "simple value %d is outside the data model", h.Info)
 		}
 	}
-	switch {
-	case ai < 24:
-		return major, uint64(ai), nil
-	case ai == 31:
-		return 0, 0, c.fail(start, "indefinite-length item (major type %d)", major)
-	case ai > 27:
-		return 0, 0, c.fail(start, "reserved additional information %d", ai)
+	if h.Info == 31 {
+		return 0, 0, c.fail(start, "indefinite-length item (major type %d)", h.Major)
 	}
-	size := 1 << (ai - 24)
-	if len(c.b)-c.off < size {
-		return 0, 0, c.fail(start, "unexpected end of input in an item head")
+	if !h.Shortest() {
+		return 0, 0, c.fail(start, "argument %d not in shortest form", h.Arg)
 	}
-	for _, x := range c.b[c.off : c.off+size] {
-		arg = arg<<8 | uint64(x)
-	}
-	c.off += size
-	var minArg uint64
-	switch ai {
-	case 24:
-		minArg = 24
-	case 25:
-		minArg = math.MaxUint8 + 1
-	case 26:
-		minArg = math.MaxUint16 + 1
-	case 27:
-		minArg = math.MaxUint32 + 1
-	}
-	if arg < minArg {
-		return 0, 0, c.fail(start, "argument %d not in shortest form", arg)
-	}
-	return major, arg, nil
+	return h.Major, h.Arg, nil
 }
 
 func (c *checker) item(depth int) error {

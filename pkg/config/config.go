@@ -67,9 +67,6 @@ const (
 var (
 	// ErrInvalid is wrapped by every validation error Load returns.
 	ErrInvalid = errors.New("config: invalid configuration")
-	// ErrNotBuilt is returned by [Config.CheckBackend] for a backend whose
-	// name is reserved but whose code does not exist yet (none today).
-	ErrNotBuilt = errors.New("not built yet")
 )
 
 // Config is a tool's resolved, validated configuration.

@@ -29,6 +29,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/artifactstore/artifact-store/internal/cborhead"
 	"github.com/artifactstore/artifact-store/pkg/canonical"
 	"github.com/artifactstore/artifact-store/pkg/identity"
 	"lukechampine.com/blake3"
@@ -159,7 +160,7 @@ func (e Event) Record() []byte {
 	b := make([]byte, 0, 48+len(ts)+len(e.Type)+len(e.Actor)+len(e.Payload))
 	b = append(b, 0xa5) // map of 5 pairs
 	b = appendText(b, "seq")
-	b = appendHead(b, 0, e.Seq)
+	b = cborhead.Append(b, 0, e.Seq)
 	b = appendText(b, "time")
 	b = appendText(b, ts)
 	b = appendText(b, "type")
@@ -182,25 +183,8 @@ func ChainHash(prev identity.Digest, record []byte) identity.Digest {
 	return d
 }
 
-// appendHead appends a CBOR head of the major type in shortest form.
-func appendHead(b []byte, major byte, n uint64) []byte {
-	m := major << 5
-	switch {
-	case n < 24:
-		return append(b, m|byte(n))
-	case n <= 0xff:
-		return append(b, m|24, byte(n))
-	case n <= 0xffff:
-		return append(b, m|25, byte(n>>8), byte(n))
-	case n <= 0xffffffff:
-		return append(b, m|26, byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
-	default:
-		return append(b, m|27, byte(n>>56), byte(n>>48), byte(n>>40), byte(n>>32), byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
-	}
-}
-
 func appendText(b []byte, s string) []byte {
-	return append(appendHead(b, 3, uint64(len(s))), s...)
+	return append(cborhead.Append(b, 3, uint64(len(s))), s...)
 }
 
 func digestFrom(b []byte) (identity.Digest, error) {

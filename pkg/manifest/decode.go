@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/artifactstore/artifact-store/internal/cborhead"
 	"github.com/artifactstore/artifact-store/pkg/canonical"
 	"github.com/artifactstore/artifact-store/pkg/identity"
 	"github.com/artifactstore/artifact-store/pkg/records"
@@ -58,24 +59,15 @@ func (d *decoder) head(field string) (major byte, arg uint64, err error) {
 	if d.off >= len(d.b) {
 		return 0, 0, d.fail(field, d.off, "%v", errTruncated)
 	}
-	ib := d.b[d.off]
-	d.off++
-	major, ai := ib>>5, ib&0x1f
-	if ai < 24 || major == 7 {
-		return major, uint64(ai), nil
+	h, err := cborhead.Read(d.b[d.off:])
+	switch {
+	case errors.Is(err, cborhead.ErrTruncated):
+		return 0, 0, d.fail(field, d.off, "%v", errTruncated)
+	case err != nil || h.Info == 31 && h.Major != 7:
+		return 0, 0, d.fail(field, d.off, "malformed item head")
 	}
-	if ai > 27 {
-		return 0, 0, d.fail(field, d.off-1, "malformed item head")
-	}
-	n := 1 << (ai - 24)
-	if len(d.b)-d.off < n {
-		return 0, 0, d.fail(field, d.off-1, "%v", errTruncated)
-	}
-	for _, x := range d.b[d.off : d.off+n] {
-		arg = arg<<8 | uint64(x)
-	}
-	d.off += n
-	return major, arg, nil
+	d.off += h.Len
+	return h.Major, h.Arg, nil
 }
 
 func kind(major byte, arg uint64) string {

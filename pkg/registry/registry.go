@@ -652,11 +652,6 @@ func (r *Registry) ReleaseHold(ctx context.Context, ref ref.Ref) error {
 	})
 }
 
-// TailEvents yields the log's events after since, then waits for more.
-func (r *Registry) TailEvents(ctx context.Context, since uint64) func(yield func(events.Event, error) bool) {
-	return r.log.Tail(ctx, since)
-}
-
 // StateDigest is BLAKE3 over a canonical dump of every view (see
 // stateDigest). Equal digests mean equal views.
 func (r *Registry) StateDigest(ctx context.Context) (identity.Digest, error) {
