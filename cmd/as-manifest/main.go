@@ -8,16 +8,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/artifactstore/artifact-store/pkg/ref"
-	"io"
 	"os"
-	"sort"
-	"strconv"
-	"strings"
 
 	"github.com/artifactstore/artifact-store/internal/cli"
 	"github.com/artifactstore/artifact-store/pkg/manifest"
 	"github.com/artifactstore/artifact-store/pkg/records"
+	"github.com/artifactstore/artifact-store/pkg/ref"
 )
 
 const usage = `Usage: as-manifest [build flags]          (build: file records -> manifest)
@@ -39,7 +35,8 @@ digest anywhere. created_at comes only from --created-at or SOURCE_DATE_EPOCH.
 Manifests are read from MANIFEST or standard input ("-"), at most 256 MiB;
 digest, show and verify also accept the JSON form. Binary output is refused
 on a terminal unless --force is given. On bad input nothing is written to
-standard output and the exit status is 1; verify exits 1 on any difference.
+standard output and the exit status is 1 (2 for a usage error); verify
+exits 4 on any difference. Exit codes are listed in the README.
 
 Examples:
     find dist -type f | as-digest | as-manifest | as-manifest jcs
@@ -144,34 +141,21 @@ func refuseTerminal() error {
 }
 
 // readManifestBytes reads the manifest named by the positional arguments
-// (none or "-": standard input), at most manifest.MaxBytes.
+// (none or "-": standard input).
 func readManifestBytes(pos []string, stdio cli.Stdio) ([]byte, error) {
 	if len(pos) > 1 {
 		return nil, cli.Usagef("at most one MANIFEST argument, got %d", len(pos))
 	}
-	in, name := stdio.In, "standard input"
-	if len(pos) == 1 && pos[0] != "-" {
-		f, err := os.Open(pos[0])
-		if err != nil {
-			return nil, err
-		}
-		defer f.Close()
-		in, name = f, pos[0]
+	if len(pos) == 0 || pos[0] == "-" {
+		return manifest.ReadBytes(stdio.In, "standard input")
 	}
-	b, err := io.ReadAll(io.LimitReader(in, manifest.MaxBytes+1))
+	f, err := os.Open(pos[0])
 	if err != nil {
-		return nil, fmt.Errorf("reading %s: %w", name, err)
+		return nil, err
 	}
-	if len(b) > manifest.MaxBytes {
-		return nil, fmt.Errorf("%s: manifest larger than the limit of %d bytes", name, manifest.MaxBytes)
-	}
-	if len(b) == 0 {
-		return nil, fmt.Errorf("%s: empty input, expected a manifest", name)
-	}
-	return b, nil
+	defer f.Close()
+	return manifest.ReadBytes(f, pos[0])
 }
-
-func isJSON(b []byte) bool { return len(b) > 0 && b[0] == '{' }
 
 // readManifest reads a manifest in CBOR, or, if allowJSON, in either form.
 func readManifest(pos []string, stdio cli.Stdio, allowJSON bool) (manifest.Manifest, []byte, error) {
@@ -179,25 +163,7 @@ func readManifest(pos []string, stdio cli.Stdio, allowJSON bool) (manifest.Manif
 	if err != nil {
 		return manifest.Manifest{}, nil, err
 	}
-	if isJSON(b) {
-		if !allowJSON {
-			return manifest.Manifest{}, nil, errors.New("input is JSON, expected a CBOR manifest (did you mean 'as-manifest cbor'?)")
-		}
-		m, err := manifest.FromJCS(trimNewline(b))
-		if err != nil {
-			return manifest.Manifest{}, nil, err
-		}
-		c, err := manifest.Encode(m)
-		return m, c, err
-	}
-	m, err := manifest.Decode(b)
-	return m, b, err
-}
-
-// trimNewline drops the one newline that 'as-manifest jcs' adds on a
-// terminal and that editors add to files.
-func trimNewline(b []byte) []byte {
-	return bytes.TrimSuffix(b, []byte("\n"))
+	return manifest.Parse(b, allowJSON)
 }
 
 func convert(cmd string, args []string, stdio cli.Stdio) error {
@@ -229,10 +195,7 @@ func convert(cmd string, args []string, stdio cli.Stdio) error {
 		if err != nil {
 			return err
 		}
-		if !isJSON(b) {
-			return errors.New("input is not JSON, expected a manifest's RFC 8785 JSON (did you mean 'as-manifest jcs'?)")
-		}
-		m, err := manifest.FromJCS(trimNewline(b))
+		m, err := manifest.ParseJCS(b)
 		if err != nil {
 			return err
 		}
@@ -250,70 +213,10 @@ func convert(cmd string, args []string, stdio cli.Stdio) error {
 		if err != nil {
 			return err
 		}
-		out = show(m, c)
+		out = manifest.Summary(m, c)
 	}
 	_, err = stdio.Out.Write(out)
 	return err
-}
-
-func show(m manifest.Manifest, c []byte) []byte {
-	var b bytes.Buffer
-	row := func(k, v string) { fmt.Fprintf(&b, "%-10s %s\n", k, v) }
-	ref := m.Package.Ref()
-	if ref == "" {
-		ref = "(unnamed)"
-	}
-	row("package", ref)
-	if m.Package.CreatedAt != "" {
-		row("created", m.Package.CreatedAt)
-	}
-	row("files", strconv.Itoa(len(m.Files)))
-	row("size", fmt.Sprintf("%d bytes", m.TotalSize()))
-	row("digest", manifest.DigestOf(c).String())
-	if m.Retention.Class != "" || m.Retention.Hold {
-		r := m.Retention.Class
-		if m.Retention.Hold {
-			r = strings.TrimSpace(r + " (hold)")
-		}
-		row("retention", r)
-	}
-	if len(m.StorageReceipts) > 0 {
-		row("receipts", strconv.Itoa(len(m.StorageReceipts)))
-	}
-	for _, k := range sortedKeys(m.Package.Labels) {
-		row("label", k+"="+shown(m.Package.Labels[k]))
-	}
-	row("producer", shown(m.Provenance.Producer.Tool)+" "+shown(m.Provenance.Producer.Version))
-	for _, k := range sortedKeys(m.Provenance.Facts) {
-		row("fact", k+"="+shown(m.Provenance.Facts[k]))
-	}
-	return b.Bytes()
-}
-
-// shown is free text (a label or fact value, the producer) as show prints
-// it: as is when every character is printable and it cannot be mistaken
-// for a quoted value, else Go-quoted, so that control characters (escape
-// sequences, a newline starting a spoofed "label" line) are visible, never
-// obeyed by the terminal.
-func shown(s string) string {
-	if s == "" || strings.HasPrefix(s, `"`) || strings.TrimSpace(s) != s {
-		return strconv.Quote(s)
-	}
-	for _, r := range s {
-		if !strconv.IsPrint(r) {
-			return strconv.Quote(s)
-		}
-	}
-	return s
-}
-
-func sortedKeys(m map[string]string) []string {
-	ks := make([]string, 0, len(m))
-	for k := range m {
-		ks = append(ks, k)
-	}
-	sort.Strings(ks)
-	return ks
 }
 
 func verify(ctx context.Context, args []string, stdio cli.Stdio) error {
