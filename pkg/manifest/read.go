@@ -5,9 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sort"
 	"strconv"
 	"strings"
-	"sort"
 )
 
 // ErrNotCBOR and ErrNotJSON say that an input was in the other of the two
