@@ -47,8 +47,9 @@ store sqlite:$XDG_DATA_HOME/artifact-store/store.db. URLs: sqlite:PATH,
 postgres://user@host/db. SQLite migrates itself; PostgreSQL needs
 'as-events migrate' after an upgrade.
 
-Exit status: 0 success, 1 failure (bad input, broken chain, database
-unreachable or not migrated), 2 usage error.
+Exit status: 0 success, 1 bad input or another failure, 2 usage error,
+4 broken hash chain (verify), 6 database unreachable or not migrated,
+130 interrupted.
 
 Examples:
     as-events tail --since 42 --follow

@@ -46,8 +46,8 @@ logged on standard error at $ARTIFACTSTORE_LOG_LEVEL (--log-level).
 SIGINT or SIGTERM stops the server gracefully.
 
 Exit status: 0 healthy (--check) or a clean shutdown, 6 failing (the
-database or the object store is missing or unreachable), 1 degraded or
-another failure, 2 usage error. A check never creates a missing store.
+database or the object store is missing, unreachable or behind the tool),
+1 degraded or another failure, 2 usage error. A check never creates a missing store.
 
 Examples:
     as-health                                  # http://127.0.0.1:8000/health

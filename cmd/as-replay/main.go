@@ -21,7 +21,8 @@ view) on standard output.
 
 With --check the rebuild happens in a transaction that is rolled back: the
 live views are compared with a rebuild and left untouched. The exit status is
-1 if they differ (the views drifted from the log; run as-replay to repair).
+4 if they differ (the views drifted from the log; run as-replay to repair),
+6 if the database is unreachable or its schema is behind the tool.
 
 Examples:
     as-replay --check            # in CI or cron: prove the views equal the log
