@@ -6,10 +6,8 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -172,71 +170,13 @@ func (l *lazyBackend) close() {
 func serve(ctx context.Context, addr string, h http.Handler, timeout time.Duration, log *slog.Logger) error {
 	mux := http.NewServeMux()
 	mux.Handle("/health", h)
-	srv := &http.Server{
-		Handler:           logRequests(log, mux),
+	return cli.Serve(ctx, cli.ServeOptions{
+		Addr: addr, Handler: cli.LogRequests(log, mux), Log: log, Path: "/health",
 		ReadHeaderTimeout: readHeaderTimeout,
 		ReadTimeout:       readTimeout,
 		WriteTimeout:      2*timeout + 10*time.Second,
 		IdleTimeout:       idleTimeout,
+		Shutdown:          shutdownTimeout,
 		MaxHeaderBytes:    maxHeaderBytes,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return fmt.Errorf("--addr %s: %w", addr, err)
-	}
-	log.Info("serving", "url", "http://"+ln.Addr().String()+"/health")
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-	}
-	log.Info("shutting down")
-	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
-	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
-		return fmt.Errorf("shutdown: %w", err)
-	}
-	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	log.Info("stopped")
-	return nil
-}
-
-// statusWriter records the status code a handler wrote.
-type statusWriter struct {
-	http.ResponseWriter
-	code int
-}
-
-func (w *statusWriter) WriteHeader(code int) {
-	if w.code == 0 {
-		w.code = code
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *statusWriter) Write(b []byte) (int, error) {
-	if w.code == 0 {
-		w.code = http.StatusOK
-	}
-	return w.ResponseWriter.Write(b)
-}
-
-// logRequests logs each request: info, or warn for a 5xx answer.
-func logRequests(log *slog.Logger, next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		t0 := time.Now()
-		sw := &statusWriter{ResponseWriter: w}
-		next.ServeHTTP(sw, r)
-		level := slog.LevelInfo
-		if sw.code >= 500 {
-			level = slog.LevelWarn
-		}
-		log.Log(r.Context(), level, "request", "method", r.Method, "path", r.URL.Path,
-			"status", sw.code, "duration_ms", float64(time.Since(t0).Microseconds())/1000, "remote", r.RemoteAddr)
 	})
 }

@@ -4,7 +4,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -189,44 +188,11 @@ func isLoopback(addr string) bool {
 }
 
 func serve(ctx context.Context, addr, cert, key string, h http.Handler, log *slog.Logger) error {
-	srv := &http.Server{
-		Handler:           h,
+	return cli.Serve(ctx, cli.ServeOptions{
+		Addr: addr, Handler: h, Log: log, Path: "/v2/", TLSCert: cert, TLSKey: key,
 		ReadHeaderTimeout: readHeaderTimeout,
 		IdleTimeout:       idleTimeout,
+		Shutdown:          shutdownTimeout,
 		MaxHeaderBytes:    maxHeaderBytes,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return fmt.Errorf("--addr %s: %w", addr, err)
-	}
-	scheme := "http"
-	if cert != "" {
-		scheme = "https"
-	}
-	log.Info("serving", "url", scheme+"://"+ln.Addr().String()+"/v2/")
-	errc := make(chan error, 1)
-	go func() {
-		if cert != "" {
-			errc <- srv.ServeTLS(ln, cert, key)
-		} else {
-			errc <- srv.Serve(ln)
-		}
-	}()
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-	}
-	log.Info("shutting down")
-	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
-	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
-		return fmt.Errorf("shutdown: %w", err)
-	}
-	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	log.Info("stopped")
-	return nil
+	})
 }
