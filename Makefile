@@ -63,9 +63,9 @@ demo: build
 migrate: build
 	$(BIN)/as-events migrate
 
-## migrate-fresh: drop and re-create the configured database's schema
+## migrate-fresh: drop and re-create the configured database's schema (asks first; FORCE=1 does not)
 migrate-fresh: build
-	$(BIN)/as-events migrate --fresh
+	$(BIN)/as-events migrate --fresh $(if $(filter 1,$(FORCE)),--yes)
 
 ## dev: serve /health on 127.0.0.1:8000 with the embedded default (ADDR=… to change)
 dev:

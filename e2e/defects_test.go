@@ -51,7 +51,7 @@ func TestMigrateRefusesNewerSchema(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			for _, args := range [][]string{{"migrate"}, {"migrate", "--fresh"}, {"head"}} {
+			for _, args := range [][]string{{"migrate"}, {"migrate", "--fresh", "--yes"}, {"head"}} {
 				r := tooltest.Run(t, "", nil, env, "as-events", args...)
 				if r.Code != 6 || !strings.Contains(string(r.Stderr), "newer than this program") {
 					t.Errorf("as-events %v on a newer schema: exit %d, stderr %q; want exit 6 naming the newer schema", args, r.Code, r.Stderr)

@@ -3,6 +3,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"flag"
@@ -38,9 +39,11 @@ Commands:
                      canonical CBOR item on standard input; types are
                      namespace.name, and the v1. namespace is reserved for
                      the registry
-    migrate [--fresh]
+    migrate [--fresh [--yes]]
                      bring the schema up to date (--fresh: drop everything,
-                     the event log included, and re-create it)
+                     the event log included, and re-create it; it names the
+                     store and asks on a terminal, and needs --yes in a
+                     script)
 
 The database is --db, else $ARTIFACTSTORE_DATABASE_URL, else the embedded
 store sqlite:$XDG_DATA_HOME/artifact-store/store.db. URLs: sqlite:PATH,
@@ -311,9 +314,10 @@ func (c *command) append(ctx context.Context, args []string) error {
 }
 
 func (c *command) migrate(ctx context.Context, args []string) error {
-	var fresh bool
-	if err := c.flags("migrate", "[--fresh]", args, func(fs *flag.FlagSet) {
+	var fresh, yes bool
+	if err := c.flags("migrate", "[--fresh [--yes]]", args, func(fs *flag.FlagSet) {
 		fs.BoolVar(&fresh, "fresh", false, "drop every table (the event log too) and re-create the schema")
+		fs.BoolVar(&yes, "yes", false, "with --fresh: do not ask for confirmation")
 	}); err != nil {
 		return err
 	}
@@ -323,6 +327,9 @@ func (c *command) migrate(ctx context.Context, args []string) error {
 	}
 	defer d.Close()
 	if fresh {
+		if err := c.confirmFresh(ctx, d, yes); err != nil {
+			return err
+		}
 		err = d.MigrateFresh(ctx)
 	} else {
 		err = d.Migrate(ctx)
@@ -335,5 +342,28 @@ func (c *command) migrate(ctx context.Context, args []string) error {
 		return err
 	}
 	fmt.Fprintf(c.stdio.Err, "as-events: %s schema at version %d\n", d.Dialect(), st.Current)
+	return nil
+}
+
+// confirmFresh names the store --fresh would wipe and how many events it
+// holds, and goes on only with --yes or a typed "yes" on a terminal; a
+// script without --yes is refused (exit 2) before anything is dropped.
+func (c *command) confirmFresh(ctx context.Context, d *db.DB, yes bool) error {
+	what := db.Redact(d.URL())
+	if h, err := events.New(d).Head(ctx); err == nil {
+		what = fmt.Sprintf("%s (%d events)", what, h.Seq)
+	}
+	if yes {
+		fmt.Fprintf(c.stdio.Err, "as-events: dropping every table of %s\n", what)
+		return nil
+	}
+	if !cli.IsTerminal(c.stdio.In) {
+		return cli.Usagef("migrate --fresh drops every table of %s, the event log included; add --yes to confirm (make migrate-fresh FORCE=1)", what)
+	}
+	fmt.Fprintf(c.stdio.Err, "as-events: drop every table of %s, the event log included? type yes: ", what)
+	line, _ := bufio.NewReader(c.stdio.In).ReadString('\n')
+	if strings.TrimSpace(line) != "yes" {
+		return cli.Usagef("not confirmed; nothing dropped")
+	}
 	return nil
 }

@@ -236,3 +236,27 @@ func TestConfigErrors(t *testing.T) {
 		t.Errorf("--db over a bad env: %v, output %q", err, out)
 	}
 }
+
+// TestMigrateFreshAsks (issue 21): migrate --fresh in a script without
+// --yes is refused with exit 2, naming the store and its event count, and
+// drops nothing; with --yes it wipes the log.
+func TestMigrateFreshAsks(t *testing.T) {
+	bin := binary(t)
+	u := dbtest.URL(t, db.SQLite)
+	if r := runCmd(t, bin, u, []byte{0xa0}, "append", "--type", "ci.step"); r.code != 0 {
+		t.Fatalf("append: %+v", r)
+	}
+	r := runCmd(t, bin, u, nil, "migrate", "--fresh")
+	if r.code != 2 || !strings.Contains(r.err, "(1 events)") || !strings.Contains(r.err, "--yes") {
+		t.Fatalf("migrate --fresh without --yes: %+v; want exit 2 naming the store, its events and --yes", r)
+	}
+	if r := runCmd(t, bin, u, nil, "head", "--json"); !strings.Contains(r.out, `"seq":1`) {
+		t.Fatalf("the log changed after a refused --fresh: %+v", r)
+	}
+	if r := runCmd(t, bin, u, nil, "migrate", "--fresh", "--yes"); r.code != 0 {
+		t.Fatalf("migrate --fresh --yes: %+v", r)
+	}
+	if r := runCmd(t, bin, u, nil, "head", "--json"); !strings.Contains(r.out, `"seq":0`) {
+		t.Fatalf("after --fresh --yes: %+v", r)
+	}
+}
