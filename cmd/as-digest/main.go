@@ -31,8 +31,10 @@ file record per regular file:
 as a canonical CBOR sequence, or as JSON lines when standard output is a
 terminal or --json is given. Paths come from the arguments, or else from
 standard input, one per line (-0: NUL-separated, as find -print0 writes).
-The path "-" digests standard input's bytes. Directories are skipped, so
-'find DIR | as-digest' works. A missing or unreadable path is reported on
+The path "-" digests standard input's bytes. A directory named as an
+argument is walked: its regular files, in lexical order, symbolic links not
+followed (as 'find DIR -type f | sort'). Directories read from standard
+input are skipped, so 'find DIR | as-digest' works. A missing or unreadable path is reported on
 standard error and the rest are still digested; the exit status is then 1.
 Records come out in input order; files are digested on all cores.
 
@@ -40,6 +42,7 @@ Examples:
     find dist -type f | as-digest | as-put --package app@1.2.3 --finalize
     find dist -print0 | as-digest -0 --json
     as-digest --json README.md go.mod
+    as-digest dist | as-put --package app@1.2.3 --root dist --finalize
     curl -s https://example.com/x.tar | as-digest -
 `
 
@@ -94,14 +97,12 @@ func run(ctx context.Context, args []string, stdio cli.Stdio) error {
 
 	var source iter.Seq[string]
 	var readErr error
+	failed := 0
 	if len(paths) > 0 {
-		source = func(yield func(string) bool) {
-			for _, p := range paths {
-				if !yield(p) {
-					return
-				}
-			}
-		}
+		source = scan.Expand(paths, func(err error) {
+			failed++
+			fmt.Fprintf(stdio.Err, "as-digest: %s\n", quotedPathErr(err))
+		})
 	} else {
 		sep := byte('\n')
 		if *nul {
@@ -110,7 +111,6 @@ func run(ctx context.Context, args []string, stdio cli.Stdio) error {
 		source = splitPaths(stdio.In, sep, &readErr)
 	}
 
-	failed := 0
 	err = scan.Files(ctx, source, *jobs, func(r scan.Result) error {
 		switch {
 		case r.Dir:

@@ -226,3 +226,21 @@ func TestEmptyInput(t *testing.T) {
 		t.Fatalf("empty input: exit %d, stdout %q, stderr %s", res.Code, res.Stdout, res.Stderr)
 	}
 }
+
+// TestDirectoryArgumentWalked (issue 21): a directory named as an argument
+// gives the records of `find DIR -type f | LC_ALL=C sort | as-digest`,
+// never silently nothing.
+func TestDirectoryArgumentWalked(t *testing.T) {
+	root := makeTree(t)
+	cmd := exec.Command("sh", "-c", `find "$1" -type f | LC_ALL=C sort`, "sh", root)
+	list, err := cmd.Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := tooltest.Run(t, "", list, nil, "as-digest")
+	got := tooltest.Run(t, "", nil, nil, "as-digest", root)
+	if got.Code != 0 || len(got.Stdout) == 0 || !bytes.Equal(got.Stdout, want.Stdout) {
+		t.Fatalf("as-digest DIR (exit %d, %d bytes) differs from find | sort | as-digest (%d bytes): %s",
+			got.Code, len(got.Stdout), len(want.Stdout), got.Stderr)
+	}
+}

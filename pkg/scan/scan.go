@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"iter"
 	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"unicode/utf8"
@@ -149,4 +150,45 @@ func CheckPath(path string) error {
 		return fmt.Errorf("%q: %w: contains a newline or NUL", path, ErrBadPath)
 	}
 	return nil
+}
+
+// Expand yields paths with every directory among them replaced by the
+// regular files beneath it, in lexical order (as `find DIR -type f | sort`
+// lists them): a named directory is walked, never silently skipped.
+// Symbolic links below a directory are not followed and are left out, like
+// find -type f; a path that is not a directory is yielded as given, so
+// that Files reports a missing or special file. An error while walking (a
+// directory that cannot be read) goes to onErr, with the path it names,
+// and the walk goes on with the rest.
+func Expand(paths []string, onErr func(error)) iter.Seq[string] {
+	return func(yield func(string) bool) {
+		for _, p := range paths {
+			if fi, err := os.Stat(p); err != nil || !fi.IsDir() {
+				if !yield(p) {
+					return
+				}
+				continue
+			}
+			stop := false
+			filepath.WalkDir(p, func(path string, d fs.DirEntry, err error) error {
+				switch {
+				case err != nil:
+					onErr(err)
+					if d != nil && d.IsDir() {
+						return fs.SkipDir
+					}
+					return nil
+				case !d.Type().IsRegular():
+					return nil
+				case !yield(path):
+					stop = true
+					return fs.SkipAll
+				}
+				return nil
+			})
+			if stop {
+				return
+			}
+		}
+	}
 }

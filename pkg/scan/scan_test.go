@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -45,5 +46,34 @@ func TestOrderAndCancel(t *testing.T) {
 	stop := errors.New("stop")
 	if err := Files(context.Background(), slices.Values(paths), 2, func(Result) error { return stop }); err != stop {
 		t.Fatalf("emit error not returned: %v", err)
+	}
+}
+
+// TestExpand: directories become their regular files in lexical order,
+// symbolic links inside are left out, other paths pass through unchanged,
+// and an unreadable subdirectory is reported, the walk going on.
+func TestExpand(t *testing.T) {
+	d := t.TempDir()
+	for _, p := range []string{"b/x", "a/y", "a/c/z", "sealed/s"} {
+		os.MkdirAll(filepath.Join(d, filepath.Dir(p)), 0o755)
+		os.WriteFile(filepath.Join(d, p), []byte(p), 0o644)
+	}
+	os.Symlink("x", filepath.Join(d, "b", "link"))
+	os.Chmod(filepath.Join(d, "sealed"), 0)
+	defer os.Chmod(filepath.Join(d, "sealed"), 0o755)
+	var errs []error
+	var got []string
+	for p := range Expand([]string{"missing", d}, func(err error) { errs = append(errs, err) }) {
+		got = append(got, strings.TrimPrefix(p, d+"/"))
+	}
+	want := []string{"missing", "a/c/z", "a/y", "b/x"}
+	if os.Geteuid() == 0 { // root reads a mode-0 directory
+		want = append(want, "sealed/s")
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("Expand = %q, want %q", got, want)
+	}
+	if os.Geteuid() != 0 && len(errs) != 1 {
+		t.Fatalf("walk errors = %v, want the sealed directory", errs)
 	}
 }
