@@ -67,7 +67,7 @@ func main() { cli.Main("as-events", run) }
 func run(ctx context.Context, args []string, stdio cli.Stdio) error {
 	fs := cli.FlagSet("as-events", usage, stdio.Out)
 	sf := &cli.StoreFlags{}
-	fs.StringVar(&sf.DatabaseURL, "db", "", "database URL (default $ARTIFACTSTORE_DATABASE_URL or the embedded SQLite store)")
+	sf.Register(fs) // --db, --log-level, … before the command as after it
 	version := fs.Bool("version", false, "print the version and exit")
 	// Global flags stop at the command name; the command parses the rest.
 	showUsage := fs.Usage

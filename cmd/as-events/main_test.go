@@ -260,3 +260,20 @@ func TestMigrateFreshAsks(t *testing.T) {
 		t.Fatalf("after --fresh --yes: %+v", r)
 	}
 }
+
+// TestGlobalStoreFlags (issue 21): the shared store flags are accepted
+// before the command too (as OPERATOR.md promises), not only after it.
+func TestGlobalStoreFlags(t *testing.T) {
+	bin := binary(t)
+	u := dbtest.URL(t, db.SQLite)
+	if r := runCmd(t, bin, u, nil, "--log-level", "debug", "migrate"); r.code != 0 {
+		t.Fatalf("as-events --log-level debug migrate: %+v", r)
+	}
+	if r := runCmd(t, bin, u, nil, "--log-level", "debug", "head", "--json"); r.code != 0 || !strings.Contains(r.out, `"seq":0`) {
+		t.Fatalf("as-events --log-level debug head: %+v", r)
+	}
+	// A bad value is a configuration error (exit 1, as for a bad --db).
+	if r := runCmd(t, bin, u, nil, "--log-level", "loud", "head"); r.code != 1 || !strings.Contains(r.err, `--log-level: unknown log level "loud"`) {
+		t.Fatalf("a bad --log-level: %+v; want exit 1 naming the flag", r)
+	}
+}
