@@ -253,7 +253,7 @@ func lookupPackage(ctx context.Context, q queryRower, ref ref.Ref) (Package, err
 		WHERE p.name = $1 AND p.version = $2`, ref.Name, ref.Version).
 		Scan(&p.RetentionClass, &labels, &state, &digest, &p.FileCount, &p.TotalSize, &hold, &lifecycle, &endedAt, &endedReason)
 	if errors.Is(err, sql.ErrNoRows) {
-		return Package{}, fmt.Errorf("%w: package %s", ErrNotFound, ref)
+		return Package{}, packageNotFound(ctx, q, ref)
 	}
 	if err != nil {
 		return Package{}, fmt.Errorf("registry: read package %s: %w", ref, err)
@@ -285,7 +285,7 @@ func lookupFile(ctx context.Context, q queryRower, ref ref.Ref, path string) (Fi
 	f, err := scanFile(q.QueryRowContext(ctx, `SELECT path, size, content_address, digest_sha256 FROM artifact_files
 		WHERE package_name = $1 AND package_version = $2 AND path = $3`, ref.Name, ref.Version, path))
 	if errors.Is(err, sql.ErrNoRows) {
-		return File{}, fmt.Errorf("%w: %s in %s", ErrNotFound, path, ref)
+		return File{}, fileNotFound(ctx, q, ref, path)
 	}
 	if err != nil {
 		return File{}, fmt.Errorf("registry: read %s in %s: %w", path, ref, err)
