@@ -118,7 +118,7 @@ func TestExitCodes(t *testing.T) {
 		code         int
 	}{
 		{"usage: malformed reference", "as-get --package App@1 f", 2},
-		{"not found: package", "as-get --package nope@1 f", 3},
+		{"not found: no package", "as-get --package nope@1 f", 3},
 		{"not found: file", "as-get --package codes@1 nope", 3},
 		{"not found: object", "as-get blake3:" + strings.Repeat("0", 64), 3},
 		{"conflict: finalised", "as-digest " + f + " | as-put --package codes@1 --fact k=v --finalize", 5},

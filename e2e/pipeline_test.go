@@ -163,7 +163,7 @@ func TestBadInput(t *testing.T) {
 	}{
 		{"finalised package", "find testdata/fixture -type f | as-digest | sed -n 1p | as-put --package app@1.0 --root testdata", "finalized", 5},
 		{"unknown retention class", "find testdata/fixture -type f | as-digest | as-put --package new@1 --retention forever", "unknown retention class", 1},
-		{"no package", "as-get --package nope@1 bin/app", "not found: package nope@1", 3},
+		{"no package", "as-get --package nope@1 bin/app", "not found: no package nope@1; no package is named nope", 3},
 		{"truncated records", "find testdata/fixture -type f | as-digest | head -c 100 | as-put --package new@2", "truncated", 1},
 		{"random bytes", "head -c 64 /dev/urandom | as-put --package new@3", "record 1", 1},
 		{"json input", "find testdata/fixture -type f | as-digest --json | as-put --package new@4", "looks like JSON", 1},
