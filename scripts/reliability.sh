@@ -6,12 +6,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 make build >/dev/null
-report=$(mktemp); trap 'rm -f "$report"' EXIT
+report=$(mktemp); fuzzlog=$(mktemp); trap 'rm -f "$report" "$fuzzlog"' EXIT
 status=0
 AS_RELIABILITY_FULL=1 AS_RELIABILITY_REPORT=$report AS_BIN=$PWD/bin ARTIFACTSTORE_TEST_REQUIRE_POSTGRES=1 \
   scripts/with-postgres.sh go test -count=1 -timeout 20m -run Reliability ./e2e || status=1
 fuzzstatus=ok
-scripts/fuzz.sh "${FUZZTIME:-5s}" >/dev/null || { fuzzstatus=FAILED; status=1; }
+scripts/fuzz.sh "${FUZZTIME:-5s}" >/dev/null 2>"$fuzzlog" || { fuzzstatus=FAILED; status=1; }
 targets=$(grep -rho '^func Fuzz[A-Za-z0-9_]*' --include=*_test.go . | sort -u | wc -l)
 
 sum() { awk -v k="$1" '$1 ~ k {s += $2} END {print s + 0}' "$report"; }
@@ -32,4 +32,10 @@ printf '%-46s %10s\n' "concurrent writers (SQLite + PostgreSQL)" "$(sum '^concur
 printf '%-46s %10s\n' "events they wrote, all tailed exactly once" "$(sum '^concurrent_events_')"
 printf '%-46s %10s\n' "fuzz targets run for ${FUZZTIME:-5s} each ($fuzzstatus)" "$targets"
 printf '%-46s %10s\n' "objects, rows or events lost or corrupted" "$([ $status = 0 ] && echo 0 || echo 'see failures')"
+if [ "$fuzzstatus" != ok ]; then
+  # Last, so that a CI log's tail shows which target failed and why.
+  echo
+  echo "fuzz failures (last 60 lines of their output):"
+  grep -v '^go: downloading' "$fuzzlog" | tail -60
+fi
 exit $status
