@@ -9,18 +9,20 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"github.com/artifactstore/artifact-store/pkg/ref"
 	"io"
 	"unicode/utf8"
 
 	"github.com/artifactstore/artifact-store/internal/cli"
 	"github.com/artifactstore/artifact-store/pkg/identity"
 	"github.com/artifactstore/artifact-store/pkg/records"
+	"github.com/artifactstore/artifact-store/pkg/ref"
+	"github.com/artifactstore/artifact-store/pkg/registry"
 	"github.com/artifactstore/artifact-store/pkg/store"
 )
 
 const usage = `Usage: as-get [flags] ADDRESS
        as-get [flags] --package REF PATH
+       as-get [flags] --package REF --into DIR [--overwrite]
        as-get [flags] --manifest REF [--json]
 
 Writes an object's bytes (by its blake3 content address, or by its sha256
@@ -32,7 +34,10 @@ keeping an existing file's mode and owner (a file with several hard links
 is rewritten in place); a FIFO or character device is written through; a
 symbolic link is followed; anything else is refused, never replaced.
 --offset and --length select a byte
-range. A whole object is re-hashed as it is written: bytes that no longer
+range. --into DIR writes every file of the package under DIR at its path,
+each verified while written and published (mode 0644) only when whole;
+existing files are refused (exit 5, nothing written) unless --overwrite,
+and nothing is written outside DIR. A whole object is re-hashed as it is written: bytes that no longer
 match their address are reported and the exit status is 4. Binary is never
 written to a terminal unless --force is given.
 
@@ -41,6 +46,7 @@ Examples:
     as-get --package app@1.2.3 bin/app -o ./app
     as-get --package app@1.2.3 lib/libapp.so --offset 0 --length 512 | xxd | head
     as-get --package app:stable bin/app -o ./app
+    as-get --package app@1.2.3 --into ./dist
     as-get --manifest app@1.2.3 --json | jq .files
 `
 
@@ -57,6 +63,9 @@ func run(ctx context.Context, args []string, stdio cli.Stdio) error {
 	length := fs.Int64("length", -1, "number of bytes to write (-1: to the end)")
 	out := fs.String("o", "", "write to FILE instead of standard output")
 	force := fs.Bool("force", false, "write binary to a terminal anyway")
+	into := fs.String("into", "", "with --package: write every file of the package under `DIR`")
+	overwrite := fs.Bool("overwrite", false, "with --into: replace existing files")
+	jobs := fs.Int("jobs", 4, "with --into: files written at once")
 	version := fs.Bool("version", false, "print the version and exit")
 	pos, err := cli.Parse(fs, args)
 	if err != nil {
@@ -67,13 +76,19 @@ func run(ctx context.Context, args []string, stdio cli.Stdio) error {
 		return nil
 	}
 	switch {
+	case *into != "" && (*pkgRef == "" || len(pos) > 0 || *out != "" || *offset != 0 || *length != -1):
+		return cli.Usagef("--into DIR takes --package REF and no PATH, -o, --offset or --length")
+	case *overwrite && *into == "":
+		return cli.Usagef("--overwrite applies to --into")
+	case *jobs < 1:
+		return cli.Usagef("--jobs must be at least 1, got %d", *jobs)
 	case *manifestRef != "" && (*pkgRef != "" || len(pos) > 0):
 		return cli.Usagef("--manifest takes no --package or arguments")
 	case *manifestRef != "" && (*offset != 0 || *length != -1):
 		return cli.Usagef("--offset/--length apply to objects and files, not manifests")
 	case *asJSON && *manifestRef == "":
 		return cli.Usagef("--json applies to --manifest")
-	case *manifestRef == "" && len(pos) != 1:
+	case *manifestRef == "" && *into == "" && len(pos) != 1:
 		return cli.Usagef("want one ADDRESS, or --package REF PATH, or --manifest REF")
 	case *offset < 0 || *length < -1:
 		return cli.Usagef("--offset must be ≥ 0 and --length ≥ -1")
@@ -100,6 +115,14 @@ func run(ctx context.Context, args []string, stdio cli.Stdio) error {
 	}
 	defer st.Close()
 	reg := st.Registry
+	if *into != "" {
+		res, err := reg.FetchPackage(ctx, pkg, *into, registry.FetchOptions{Overwrite: *overwrite, Workers: *jobs})
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdio.Err, "as-get: %s: %d files, %d bytes into %s\n", res.Ref, res.Files, res.Bytes, *into)
+		return nil
+	}
 
 	var src io.Reader
 	switch {

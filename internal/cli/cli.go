@@ -101,7 +101,7 @@ var exitTable = []struct {
 	{ExitIntegrity, []error{storage.ErrDigestMismatch, events.ErrChainBroken, registry.ErrIntegrity, manifest.ErrMismatch}},
 	{ExitUnavailable, []error{db.ErrUnavailable, db.ErrSchemaBehind, db.ErrSchemaAhead, storage.ErrUnavailable, context.DeadlineExceeded}},
 	{ExitNotFound, []error{registry.ErrNotFound, storage.ErrNotFound}},
-	{ExitConflict, []error{registry.ErrConflict, registry.ErrPackageFinalized, registry.ErrPathExists, registry.ErrExists}},
+	{ExitConflict, []error{registry.ErrConflict, registry.ErrPackageFinalized, registry.ErrPathExists, registry.ErrExists, registry.ErrOutputExists}},
 }
 
 // ExitCode maps an error to the tool's exit code through one table of
