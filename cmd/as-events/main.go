@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -64,6 +66,9 @@ Examples:
 
 func main() { cli.Main("as-events", run) }
 
+// commands are as-events' subcommands.
+var commands = []string{"tail", "head", "verify", "append", "migrate"}
+
 func run(ctx context.Context, args []string, stdio cli.Stdio) error {
 	fs := cli.FlagSet("as-events", usage, stdio.Out)
 	sf := &cli.StoreFlags{}
@@ -79,7 +84,14 @@ func run(ctx context.Context, args []string, stdio cli.Stdio) error {
 			return nil
 		}
 		if f, ok := strings.CutPrefix(err.Error(), "flag provided but not defined: "); ok {
-			return cli.Usagef("%v; command flags go after the command (as-events tail %s)", err, f)
+			cmd := "COMMAND"
+			for _, a := range args {
+				if slices.Contains(commands, a) {
+					cmd = a
+					break
+				}
+			}
+			return cli.Usagef("%v; command flags go after the command (as-events %s -%s)", err, cmd, f)
 		}
 		return cli.Usagef("%v", err)
 	}
@@ -156,7 +168,14 @@ func (c *command) tail(ctx context.Context, args []string) error {
 	var since uint64
 	var follow, asJSON bool
 	if err := c.flags("tail", "[--since N] [--follow] [--json]", args, func(fs *flag.FlagSet) {
-		fs.Uint64Var(&since, "since", 0, "emit events with sequence number above `N`")
+		fs.Func("since", "emit events with sequence number above `N` (0: all)", func(v string) error {
+			n, err := strconv.ParseUint(v, 10, 64)
+			if err != nil {
+				return fmt.Errorf("want a sequence number: 0 (from the start) or a positive integer, got %q", v)
+			}
+			since = n
+			return nil
+		})
 		fs.BoolVar(&follow, "follow", false, "keep waiting for new events")
 		fs.BoolVar(&follow, "f", false, "short for --follow")
 		fs.BoolVar(&asJSON, "json", false, "write JSON lines instead of CBOR")

@@ -277,3 +277,16 @@ func TestGlobalStoreFlags(t *testing.T) {
 		t.Fatalf("a bad --log-level: %+v; want exit 1 naming the flag", r)
 	}
 }
+
+// TestFlagHints (issue 21): a command flag before the command names the
+// command to move it after; --since -1 says what a sequence number is.
+func TestFlagHints(t *testing.T) {
+	bin := binary(t)
+	u := dbtest.URL(t, db.SQLite)
+	if r := runCmd(t, bin, u, nil, "--json", "head"); r.code != 2 || !strings.Contains(r.err, "(as-events head --json)") {
+		t.Errorf("--json before head: %+v", r)
+	}
+	if r := runCmd(t, bin, u, nil, "tail", "--since", "-1"); r.code != 2 || !strings.Contains(r.err, "0 (from the start) or a positive integer") {
+		t.Errorf("--since -1: %+v", r)
+	}
+}
