@@ -135,6 +135,9 @@ func run(ctx context.Context, args []string, stdio cli.Stdio) error {
 		if err != nil {
 			return err
 		}
+		if *asJSON && *out == "" && cli.IsTerminal(stdio.Out) {
+			b = append(b, '\n') // a terminal gets a line; a pipe gets the exact JCS bytes
+		}
 		src = bytes.NewReader(b)
 	case *pkgRef != "":
 		rc, _, err := reg.GetFile(ctx, pkg, pos[0], *offset, *length)
