@@ -12,7 +12,11 @@ set -euo pipefail
 dir=${1%/} pkg=$2
 here=$(cd "$(dirname "$0")/.." && pwd)
 export PATH=$here/bin:$PATH
-out=${3:-$(mktemp -d)}
+if [ -n "${3:-}" ]; then
+  out=$3
+else # our own temporary directory: removed when the script ends
+  out=$(mktemp -d); trap 'rm -rf "$out"' EXIT
+fi
 mkdir -p "$out"
 
 # 1. Ingest and finalise; keep the manifest.
