@@ -91,6 +91,9 @@ func (r *Registry) IngestFiles(ctx context.Context, ref ref.Ref, in []Input, opt
 	results := make([]*dataplane.IngestResult, len(in))
 	r.hook("ingest.store")
 	firstErr := r.storeAll(ctx, ref, in, todo, max(opts.Workers, 1), results)
+	if err := r.replaceCorrupt(ctx, ref, in, todo, results, opts); err != nil {
+		return nil, err
+	}
 
 	for attempt := 1; ; attempt++ {
 		var retry claimRetry

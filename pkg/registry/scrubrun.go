@@ -19,6 +19,7 @@ import (
 	"github.com/artifactstore/artifact-store/pkg/dataplane"
 	"github.com/artifactstore/artifact-store/pkg/events"
 	"github.com/artifactstore/artifact-store/pkg/identity"
+	"github.com/artifactstore/artifact-store/pkg/ref"
 )
 
 // ScrubOptions select and pace the objects Scrub re-reads.
@@ -317,37 +318,103 @@ func (r *Registry) checkNotCorrupt(ctx context.Context, addr identity.Digest) er
 	return fmt.Errorf("%w: stored object %s is known corrupt (%s); store the same bytes again to repair it", ErrIntegrity, addr, detail)
 }
 
+// anyCorrupt reports whether a scrub found some object corrupt that is not
+// repaired yet: the cheap check that keeps repair off the common path.
+func (r *Registry) anyCorrupt(ctx context.Context) (bool, error) {
+	var n int
+	err := r.db.SQL.QueryRowContext(ctx, `SELECT COUNT(*) FROM (SELECT 1 FROM object_checks WHERE state = 'corrupt' LIMIT 1) x`).Scan(&n)
+	if err != nil {
+		return false, fmt.Errorf("registry: read scrub state: %w", err)
+	}
+	return n > 0, nil
+}
+
+// corruptLocation returns the recorded location of addr if a scrub found
+// it corrupt (ok false otherwise).
+func (r *Registry) corruptLocation(ctx context.Context, addr identity.Digest, backend string) (t scrubTarget, ok bool, err error) {
+	err = r.db.SQL.QueryRowContext(ctx, `SELECT l.digest_sha256, l.size FROM object_checks c
+		JOIN storage_locations l ON l.content_address = c.content_address AND l.backend_id = c.backend_id
+		WHERE c.content_address = $1 AND c.backend_id = $2 AND c.state = 'corrupt'`,
+		addr.String(), backend).Scan(&t.sha256, &t.size)
+	if errors.Is(err, sql.ErrNoRows) {
+		return t, false, nil
+	}
+	if err != nil {
+		return t, false, fmt.Errorf("registry: read scrub state of %s: %w", addr, err)
+	}
+	t.addr = addr
+	return t, true, nil
+}
+
+// replaceCorrupt makes a re-store of a known-corrupt object replace its
+// bytes even where the backend keeps an existing object as a duplicate:
+// for each stored input whose object is known corrupt and still does not
+// verify, the corrupt bytes are deleted and the input (Reopen) stored
+// again, checked against the digest it had. The bytes deleted were corrupt
+// already, so no reader loses good bytes; a crash in between leaves the
+// object missing, which the object's corrupt state already says. Inputs
+// that cannot be reopened are left: the object stays known corrupt and no
+// repair is logged.
+func (r *Registry) replaceCorrupt(ctx context.Context, ref ref.Ref, in []Input, todo []int, results []*dataplane.IngestResult, opts BatchOptions) error {
+	if any, err := r.anyCorrupt(ctx); err != nil || !any {
+		return err
+	}
+	var redo []int
+	done := map[identity.Digest]bool{}
+	for _, i := range todo {
+		res := results[i]
+		if res == nil || !in[i].Reopen || done[res.Sum.BLAKE3] {
+			continue
+		}
+		t, ok, err := r.corruptLocation(ctx, res.Sum.BLAKE3, res.Receipt.BackendID)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			continue
+		}
+		done[res.Sum.BLAKE3] = true
+		detail, err := r.scrubOne(ctx, t)
+		if err != nil {
+			return err
+		}
+		if detail == "" {
+			continue // the store replaced the bytes itself
+		}
+		if err := r.dp.DeleteObject(ctx, res.Sum.BLAKE3); err != nil && !errors.Is(err, dataplane.ErrNotFound) {
+			return fmt.Errorf("registry: replace corrupt object %s: %w", res.Sum.BLAKE3, err)
+		}
+		s := res.Sum
+		in[i].Expect = &s
+		redo = append(redo, i)
+	}
+	if len(redo) == 0 {
+		return nil
+	}
+	return r.storeAll(ctx, ref, in, redo, max(opts.Workers, 1), results)
+}
+
 // repairCandidates returns, of the objects just stored (results), those a
 // scrub recorded corrupt whose stored bytes now verify: storing the same
 // bytes again replaced them. It reads outside any transaction; the
 // transaction that commits the ingest then logs the repair (noteRepair).
 func (r *Registry) repairCandidates(ctx context.Context, results []*dataplane.IngestResult) (map[identity.Digest]bool, error) {
 	var out map[identity.Digest]bool
-	var any int
-	err := r.db.SQL.QueryRowContext(ctx, `SELECT COUNT(*) FROM (SELECT 1 FROM object_checks WHERE state = 'corrupt' LIMIT 1) x`).Scan(&any)
-	if err != nil {
-		return nil, fmt.Errorf("registry: read scrub state: %w", err)
-	}
-	if any == 0 {
-		return nil, nil // the common case: nothing is known corrupt
+	if any, err := r.anyCorrupt(ctx); err != nil || !any {
+		return nil, err // the common case: nothing is known corrupt
 	}
 	for _, res := range results {
 		if res == nil || out[res.Sum.BLAKE3] {
 			continue
 		}
-		var sha string
-		var size int64
-		err := r.db.SQL.QueryRowContext(ctx, `SELECT l.digest_sha256, l.size FROM object_checks c
-			JOIN storage_locations l ON l.content_address = c.content_address AND l.backend_id = c.backend_id
-			WHERE c.content_address = $1 AND c.backend_id = $2 AND c.state = 'corrupt'`,
-			res.Sum.BLAKE3.String(), res.Receipt.BackendID).Scan(&sha, &size)
-		if errors.Is(err, sql.ErrNoRows) {
+		t, ok, err := r.corruptLocation(ctx, res.Sum.BLAKE3, res.Receipt.BackendID)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
 			continue
 		}
-		if err != nil {
-			return nil, fmt.Errorf("registry: read scrub state of %s: %w", res.Sum.BLAKE3, err)
-		}
-		detail, err := r.scrubOne(ctx, scrubTarget{addr: res.Sum.BLAKE3, sha256: sha, size: size})
+		detail, err := r.scrubOne(ctx, t)
 		if err != nil {
 			return nil, err
 		}
