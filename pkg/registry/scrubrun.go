@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/artifactstore/artifact-store/pkg/dataplane"
+	"github.com/artifactstore/artifact-store/pkg/db"
 	"github.com/artifactstore/artifact-store/pkg/events"
 	"github.com/artifactstore/artifact-store/pkg/identity"
 	"github.com/artifactstore/artifact-store/pkg/ref"
@@ -189,18 +190,19 @@ func (r *Registry) scrubTargets(ctx context.Context, opts ScrubOptions) ([]scrub
 	if opts.Sample < 0 || opts.Sample > 100 {
 		return nil, fmt.Errorf("%w: scrub sample %v%% is not between 0 and 100", ErrInvalid, opts.Sample)
 	}
-	q := `SELECT l.content_address, l.digest_sha256, l.size FROM storage_locations l
+	// Times are compared in Go: their text form (RFC 3339, trailing zeros
+	// dropped) does not sort as the times do within a second.
+	q := `SELECT l.content_address, l.digest_sha256, l.size, c.checked_at FROM storage_locations l
 		LEFT JOIN object_checks c ON c.content_address = l.content_address AND c.backend_id = l.backend_id
 		WHERE l.backend_id = $1
 		AND NOT EXISTS (SELECT 1 FROM gc_objects g WHERE g.content_address = l.content_address
 			AND g.backend_id = l.backend_id AND g.state IN ('deleting', 'deleted'))
-		AND ($2 = '' OR c.checked_at IS NULL OR c.checked_at < $2)
 		ORDER BY l.content_address`
-	cutoff := ""
+	var cutoff time.Time
 	if opts.OlderThan > 0 {
-		cutoff = events.FormatTime(r.opts.Now().Add(-opts.OlderThan))
+		cutoff = r.opts.Now().Add(-opts.OlderThan)
 	}
-	rows, err := r.db.SQL.QueryContext(ctx, q, r.dp.BackendID(), cutoff)
+	rows, err := r.db.SQL.QueryContext(ctx, q, r.dp.BackendID())
 	if err != nil {
 		return nil, fmt.Errorf("registry: scrub: select objects: %w", err)
 	}
@@ -208,9 +210,19 @@ func (r *Registry) scrubTargets(ctx context.Context, opts ScrubOptions) ([]scrub
 	var out []scrubTarget
 	for rows.Next() {
 		var ca string
+		var checked sql.NullString
 		var t scrubTarget
-		if err := rows.Scan(&ca, &t.sha256, &t.size); err != nil {
+		if err := rows.Scan(&ca, &t.sha256, &t.size, &checked); err != nil {
 			return nil, fmt.Errorf("registry: scrub: %w", err)
+		}
+		if !cutoff.IsZero() && checked.Valid {
+			at, err := time.Parse(time.RFC3339Nano, checked.String)
+			if err != nil {
+				return nil, fmt.Errorf("registry: scrub: %s checked_at %q: %w", ca, checked.String, err)
+			}
+			if !at.Before(cutoff) {
+				continue
+			}
 		}
 		if t.addr, err = identity.Parse(ca); err != nil {
 			return nil, fmt.Errorf("registry: scrub: stored address %q: %w", ca, err)
@@ -446,4 +458,46 @@ func noteRepair(ctx context.Context, tx *sql.Tx, emit func(string, any) (events.
 	}
 	_, err = emit(TypeScrubRepaired, scrubRepaired{ContentAddress: addr, BackendID: backend})
 	return err
+}
+
+// ScrubStatus is what scrubbing has recorded about one backend's stored
+// objects.
+type ScrubStatus struct {
+	Objects    int64 // stored objects (storage locations)
+	Corrupt    int64 // known corrupt and not repaired
+	Unverified int64 // never scrubbed
+	// Oldest is the oldest last verification among the objects; for an
+	// object never scrubbed, the time of the event that stored it (its
+	// bytes were digested then). Zero with no objects. Within a second
+	// the order of the text times is approximate.
+	Oldest time.Time
+}
+
+// ReadScrubStatus reads the scrub state of backend's objects from the
+// views of d (for as-health, which opens no data plane).
+func ReadScrubStatus(ctx context.Context, d *db.DB, backend string) (ScrubStatus, error) {
+	var s ScrubStatus
+	var oldest sql.NullString
+	err := d.SQL.QueryRowContext(ctx, `SELECT COUNT(*),
+		COALESCE(SUM(CASE WHEN c.state = 'corrupt' THEN 1 ELSE 0 END), 0),
+		COALESCE(SUM(CASE WHEN c.state IS NULL THEN 1 ELSE 0 END), 0),
+		MIN(COALESCE(c.checked_at, e.recorded_at))
+		FROM storage_locations l
+		LEFT JOIN object_checks c ON c.content_address = l.content_address AND c.backend_id = l.backend_id
+		LEFT JOIN events e ON e.seq = l.created_seq
+		WHERE l.backend_id = $1`, backend).Scan(&s.Objects, &s.Corrupt, &s.Unverified, &oldest)
+	if err != nil {
+		return s, fmt.Errorf("registry: read scrub status: %w", err)
+	}
+	if oldest.Valid {
+		if s.Oldest, err = time.Parse(time.RFC3339Nano, oldest.String); err != nil {
+			return s, fmt.Errorf("registry: read scrub status: time %q: %w", oldest.String, err)
+		}
+	}
+	return s, nil
+}
+
+// ScrubStatus is ReadScrubStatus for the registry's database and backend.
+func (r *Registry) ScrubStatus(ctx context.Context) (ScrubStatus, error) {
+	return ReadScrubStatus(ctx, r.db, r.dp.BackendID())
 }
