@@ -163,6 +163,14 @@ func TestScrub(t *testing.T) {
 		}
 		addr := func(path string) identity.Digest { return sumOf(body[path]).BLAKE3 }
 
+		// Before any scrub: every object unverified, the oldest "check" is
+		// the storing of the first.
+		st, err := r.ScrubStatus(ctx)
+		if err != nil || st.Objects != 4 || st.Unverified != 4 || st.Corrupt != 0 || st.Oldest.IsZero() || !st.Oldest.Before(clock.now()) {
+			t.Fatalf("status before scrubbing: %+v %v", st, err)
+		}
+		storedAt := st.Oldest
+
 		// A clean store: every object verified, in one event.
 		res, err := r.Scrub(ctx, ScrubOptions{Workers: 2})
 		if err != nil {
@@ -211,6 +219,9 @@ func TestScrub(t *testing.T) {
 			case want != "" && (st != "corrupt" || !strings.Contains(detail, want)):
 				t.Errorf("%s: state %q detail %q, want corrupt naming %q", path, st, detail, want)
 			}
+		}
+		if st, err := r.ScrubStatus(ctx); err != nil || st.Objects != 4 || st.Unverified != 0 || st.Corrupt != 3 || !st.Oldest.After(storedAt) {
+			t.Fatalf("status after scrubbing a damaged store: %+v %v (stored at %s)", st, err, storedAt)
 		}
 		if n := eventCount(t, d, TypeScrubCorrupt); n != 3+int(one.Corrupt) {
 			t.Fatalf("%d corrupt events, want %d", n, 3+one.Corrupt)
@@ -262,6 +273,9 @@ func TestScrub(t *testing.T) {
 		}
 		if res, err := r.Scrub(ctx, ScrubOptions{}); err != nil || res.Corrupt != 0 || res.Verified != 4 {
 			t.Fatalf("scrub after repair: %+v %v", res, err)
+		}
+		if st, err := r.ScrubStatus(ctx); err != nil || st.Corrupt != 0 || st.Objects != 4 {
+			t.Fatalf("status after repair: %+v %v", st, err)
 		}
 		checkLog(t, r)
 	})
