@@ -316,3 +316,49 @@ func TestScrubNoFalseRepair(t *testing.T) {
 		checkLog(t, r)
 	})
 }
+
+// TestScrubSkipsCollected: an object a sweep deleted between the scrub's
+// selection and its record is not recorded corrupt (the record re-checks
+// the location under the lock), and a later scrub does not select it.
+func TestScrubSkipsCollected(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		ctx := context.Background()
+		dp, _ := scrubBackends[0].open(t)
+		r := New(d, dp, Options{Actor: "test", Now: newClock().now})
+		p := ref.Version("app", "1")
+		if err := r.CreatePackage(ctx, p, CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		dead := []byte("bytes that the collector will take")
+		for _, b := range [][]byte{dead, []byte("live bytes")} {
+			if _, err := r.IngestFile(ctx, p, "f", bytes.NewReader(b), IngestOptions{Replace: true}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		targets, err := r.scrubTargets(ctx, ScrubOptions{})
+		if err != nil || len(targets) != 2 {
+			t.Fatalf("targets before GC: %d %v", len(targets), err)
+		}
+		if _, err := r.Mark(ctx, GCOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		if res, err := r.Sweep(ctx, GCOptions{}); err != nil || res.Objects != 1 {
+			t.Fatalf("sweep: %+v %v", res, err)
+		}
+		// The scrub read the object as missing after it had selected it.
+		addr := sumOf(dead).BLAKE3
+		if err := r.recordCorrupt(ctx, scrubCorrupt{ContentAddress: addr, BackendID: dp.BackendID(), Detail: "missing"}); err != nil {
+			t.Fatal(err)
+		}
+		if err := r.recordVerified(ctx, []scrubObject{{ContentAddress: addr, BackendID: dp.BackendID(), Size: uint64(len(dead))}}); err != nil {
+			t.Fatal(err)
+		}
+		if st, _ := objectCheck(t, d, addr, dp.BackendID()); st != "" || eventCount(t, d, TypeScrubCorrupt)+eventCount(t, d, TypeScrubVerified) != 0 {
+			t.Fatalf("a swept object got scrub state %q", st)
+		}
+		if res, err := r.Scrub(ctx, ScrubOptions{}); err != nil || res.Objects != 1 || res.Corrupt != 0 {
+			t.Fatalf("scrub after GC: %+v %v", res, err)
+		}
+		checkLog(t, r)
+	})
+}
