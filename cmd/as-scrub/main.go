@@ -76,7 +76,7 @@ func run(ctx context.Context, args []string, stdio cli.Stdio) error {
 	sample := fs.String("sample", "", "scrub about `PERCENT` of the objects (0 < PERCENT <= 100)")
 	older := fs.Duration("older-than", 0, "only objects not verified within `D`")
 	limit := fs.Int("limit", 0, "scrub at most `N` objects")
-	workers := fs.Int("workers", 0, "read `N` objects at once (default: the number of CPUs)")
+	workers := fs.Int("workers", 0, "read `N` objects at once (default: half the CPUs, at least 1)")
 	asJSON := fs.Bool("json", false, "JSON lines instead of CBOR records")
 	version := fs.Bool("version", false, "print the version and exit")
 	pos, err := cli.Parse(fs, args)

@@ -34,8 +34,9 @@ type ScrubOptions struct {
 	OlderThan time.Duration
 	// Limit, if positive, stops after that many objects.
 	Limit int
-	// Workers is how many objects are read at once (default: the number
-	// of CPUs).
+	// Workers is how many objects are read at once (default: half the
+	// CPUs, at least 1: each object's two digests already keep two cores
+	// busy).
 	Workers int
 	// Batch is how many verified objects one v1.scrub.verified event
 	// carries (default 1000).
@@ -88,7 +89,7 @@ func (r *Registry) Scrub(ctx context.Context, opts ScrubOptions) (ScrubResult, e
 	}
 	workers := opts.Workers
 	if workers < 1 {
-		workers = runtime.NumCPU()
+		workers = max(1, runtime.GOMAXPROCS(0)/2)
 	}
 	batch := opts.Batch
 	if batch < 1 {
