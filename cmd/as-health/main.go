@@ -14,23 +14,29 @@ import (
 	"time"
 
 	"github.com/artifactstore/artifact-store/internal/cli"
+	"github.com/artifactstore/artifact-store/pkg/config"
 	"github.com/artifactstore/artifact-store/pkg/dataplane"
 	"github.com/artifactstore/artifact-store/pkg/db"
 	"github.com/artifactstore/artifact-store/pkg/health"
+	"github.com/artifactstore/artifact-store/pkg/registry"
 	"github.com/artifactstore/artifact-store/pkg/storage"
 	"github.com/artifactstore/artifact-store/pkg/store"
 )
 
-const usage = `Usage: as-health [--addr HOST:PORT] [--check] [--timeout D]
+const usage = `Usage: as-health [--addr HOST:PORT] [--check] [--timeout D] [--scrub-max-age D]
                  [--db URL] [--storage-root DIR] [--log-level LEVEL]
 
 Serve GET /health for the configured store: JSON with an overall status
 ("ok", "degraded" or "fail") and one check each for the registry, the
 database (round-trip time, schema version, pending migrations), the event
-log (head sequence and hash) and every storage backend (reachable,
-free/total bytes). HTTP 200 when all is well, 503 otherwise; a check that
+log (head sequence and hash), every storage backend (reachable,
+free/total bytes) and integrity (what as-scrub recorded: known-corrupt
+objects, the oldest verification). HTTP 200 when all is well, 503 otherwise; a check that
 is not ok says why in its "error" field. Each probe has a deadline
-(--timeout), so a hung database cannot hang the endpoint.
+(--timeout), so a hung database cannot hang the endpoint. The status is
+"degraded" while a stored object is known corrupt, or when the oldest
+verification is older than --scrub-max-age ($ARTIFACTSTORE_SCRUB_MAX_AGE;
+default: no limit).
 
 With --check, run the probes once, print the JSON on standard output and
 exit 0 if the store is healthy, 1 if not: for scripts and container
@@ -52,6 +58,7 @@ Examples:
     curl -s localhost:8000/health | jq .status
     as-health --addr :9000 --db postgres://as@db/as --storage-root /srv/objects
     as-health --check >/dev/null || echo unhealthy
+    as-health --check --scrub-max-age 720h     # degraded if not scrubbed for 30 days
     HEALTHCHECK CMD ["as-health", "--check"]   # in a Dockerfile
 `
 
@@ -74,6 +81,7 @@ func run(ctx context.Context, args []string, stdio cli.Stdio) error {
 	addr := fs.String("addr", "127.0.0.1:8000", "listen on `HOST:PORT`")
 	check := fs.Bool("check", false, "run the probes once, print the JSON, exit 0 if healthy")
 	timeout := fs.Duration("timeout", health.DefaultTimeout, "deadline of each probe")
+	maxAge := fs.String("scrub-max-age", "", "report degraded when the oldest verification is older than `D` (default $"+config.EnvScrubMaxAge+", else no limit)")
 	version := fs.Bool("version", false, "print the version and exit")
 	pos, err := cli.Parse(fs, args)
 	if err != nil {
@@ -93,6 +101,13 @@ func run(ctx context.Context, args []string, stdio cli.Stdio) error {
 	if err != nil {
 		return err
 	}
+	if *maxAge != "" {
+		d, err := time.ParseDuration(*maxAge)
+		if err != nil || d < 0 {
+			return cli.Usagef("--scrub-max-age %q: want a non-negative duration such as 720h", *maxAge)
+		}
+		cfg.ScrubMaxAge = d
+	}
 	log := cli.Logger(stdio.Err, cfg)
 	dialect, _ := db.DialectOf(cfg.DatabaseURL)
 	// A health check only reads: it never creates a missing store.
@@ -107,6 +122,15 @@ func run(ctx context.Context, args []string, stdio cli.Stdio) error {
 		Backends: map[string]health.BackendProber{cfg.StorageBackend: backend},
 		Timeout:  *timeout,
 		Version:  cli.Version(),
+		Integrity: func(ctx context.Context) (health.Integrity, error) {
+			d, err := database.DB(ctx)
+			if err != nil {
+				return health.Integrity{}, err
+			}
+			s, err := registry.ReadScrubStatus(ctx, d, cfg.StorageBackend)
+			return health.Integrity(s), err
+		},
+		MaxVerifyAge: cfg.ScrubMaxAge,
 	})
 
 	if *check {

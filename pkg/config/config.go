@@ -18,6 +18,9 @@
 //	ARTIFACTSTORE_LOG_LEVEL           debug, info, warn, error (flag --log-level)
 //	ARTIFACTSTORE_S3_ENDPOINT, _BUCKET, _REGION, _PREFIX, _PATH_STYLE
 //	                                  the S3 backend (credentials: the AWS chain)
+//	ARTIFACTSTORE_SCRUB_MAX_AGE       a Go duration (720h); as-health reports
+//	                                  degraded when the oldest verification of
+//	                                  a stored object is older (default: off)
 //
 // [Load] validates everything at once and returns a single error naming
 // each bad variable or flag, so that every tool reports a bad URL or an
@@ -36,6 +39,7 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+	"time"
 )
 
 // Environment variable names.
@@ -49,6 +53,7 @@ const (
 	EnvS3Region       = "ARTIFACTSTORE_S3_REGION"
 	EnvS3Prefix       = "ARTIFACTSTORE_S3_PREFIX"
 	EnvS3PathStyle    = "ARTIFACTSTORE_S3_PATH_STYLE"
+	EnvScrubMaxAge    = "ARTIFACTSTORE_SCRUB_MAX_AGE"
 )
 
 // Storage backend kinds.
@@ -84,6 +89,9 @@ type Config struct {
 	LogLevel slog.Level
 	// S3 holds the S3 backend's settings, parsed and kept for it.
 	S3 S3
+	// ScrubMaxAge, if positive, is the age beyond which the oldest
+	// verification of a stored object makes as-health report degraded.
+	ScrubMaxAge time.Duration
 }
 
 // S3 is the S3-compatible backend's configuration (credentials come from
@@ -193,6 +201,14 @@ func LoadWith(getenv func(string) string, o Overrides) (Config, error) {
 		default:
 			bad("$"+EnvS3PathStyle, "%q is not a boolean (want true or false)", v)
 		}
+	}
+
+	if v := strings.TrimSpace(getenv(EnvScrubMaxAge)); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 {
+			bad("$"+EnvScrubMaxAge, "%q is not a non-negative duration (want e.g. 720h)", v)
+		}
+		c.ScrubMaxAge = d
 	}
 
 	switch c.StorageBackend {

@@ -65,6 +65,9 @@ func (l *LazyDB) open(ctx context.Context) (*db.DB, error) {
 	return d, nil
 }
 
+// DB returns the database, opening it if it is not open yet.
+func (l *LazyDB) DB(ctx context.Context) (*db.DB, error) { return l.open(ctx) }
+
 // Ping implements Database.
 func (l *LazyDB) Ping(ctx context.Context) error {
 	d, err := l.open(ctx)

@@ -20,13 +20,20 @@
 // HTTP 200 when the status is "ok", 503 otherwise. Every check that is not
 // ok carries an "error" field saying why, so the failing part is named.
 //
+// With [Options.Integrity] set, an "integrity" check reports what scrubbing
+// (as-scrub) has recorded: stored objects, known-corrupt ones, never-scrubbed
+// ones and the oldest verification (for an object never scrubbed, the time
+// it was stored, when it was digested).
+//
 // Status:
 //   - "fail": the store cannot do its job: the registry is not live, the
 //     database does not answer, the event log cannot be read, or no storage
 //     backend is usable.
 //   - "degraded": it answers but something needs an operator: the database
 //     schema is behind (migrations_pending) or ahead of this program, or
-//     some but not all backends are unusable.
+//     some but not all backends are unusable, a stored object is known
+//     corrupt, or the oldest verification is older than
+//     [Options.MaxVerifyAge].
 //   - "ok": every check passed.
 //
 // Registry liveness means: this process is serving (it is answering the
@@ -104,6 +111,22 @@ type Options struct {
 	Version string
 	// Now gives the time; nil means time.Now.
 	Now func() time.Time
+	// Integrity, if not nil, reads what scrubbing has recorded; the report
+	// then has an "integrity" check.
+	Integrity func(ctx context.Context) (Integrity, error)
+	// MaxVerifyAge, if positive, makes the integrity check fail (status
+	// degraded) when the oldest verification is older than this.
+	MaxVerifyAge time.Duration
+}
+
+// Integrity is what scrubbing has recorded about the stored objects.
+type Integrity struct {
+	Objects    int64 // stored objects
+	Corrupt    int64 // known corrupt and not repaired
+	Unverified int64 // never scrubbed
+	// Oldest is the oldest last verification among the objects (for one
+	// never scrubbed, the time it was stored); zero with no objects.
+	Oldest time.Time
 }
 
 // Report is the /health document.
@@ -122,6 +145,20 @@ type Checks struct {
 	Database DatabaseCheck           `json:"database"`
 	EventLog EventLogCheck           `json:"event_log"`
 	Backends map[string]BackendCheck `json:"backends"`
+	// Integrity is present when Options.Integrity is set.
+	Integrity *IntegrityCheck `json:"integrity,omitempty"`
+}
+
+// IntegrityCheck is what scrubbing knows: not ok when an object is known
+// corrupt or the oldest verification is older than the configured age.
+type IntegrityCheck struct {
+	OK                 bool       `json:"ok"`
+	Objects            int64      `json:"objects"`
+	CorruptObjects     int64      `json:"corrupt_objects"`
+	UnverifiedObjects  int64      `json:"unverified_objects"`
+	OldestVerification *time.Time `json:"oldest_verification,omitempty"`
+	MaxAgeS            int64      `json:"max_age_s,omitempty"`
+	Error              string     `json:"error,omitempty"`
 }
 
 // RegistryCheck is the registry's liveness.
@@ -262,6 +299,9 @@ func (c *Checker) Check(ctx context.Context) Report {
 	for id, b := range c.opts.Backends {
 		wg.Go(func() { r := c.backend(ctx, id, b); mu.Lock(); rep.Checks.Backends[id] = r; mu.Unlock() })
 	}
+	if c.opts.Integrity != nil {
+		wg.Go(func() { r := c.integrity(ctx); mu.Lock(); rep.Checks.Integrity = &r; mu.Unlock() })
+	}
 	wg.Wait()
 	rep.Time = c.opts.Now().UTC().Truncate(time.Millisecond)
 	rep.Status = status(rep.Checks)
@@ -280,7 +320,7 @@ func status(ch Checks) string {
 	switch {
 	case !ch.Registry.OK, !ch.Database.reachable, !ch.EventLog.OK, bOK == 0:
 		return StatusFail
-	case !ch.Database.OK, bBad > 0:
+	case !ch.Database.OK, bBad > 0, ch.Integrity != nil && !ch.Integrity.OK:
 		return StatusDegraded
 	}
 	return StatusOK
@@ -361,6 +401,29 @@ func (c *Checker) eventLog(ctx context.Context) EventLogCheck {
 	return r
 }
 
+func (c *Checker) integrity(ctx context.Context) IntegrityCheck {
+	r := IntegrityCheck{MaxAgeS: int64(c.opts.MaxVerifyAge / time.Second)}
+	in, err := probe(ctx, c, "integrity", c.opts.Integrity)
+	if err != nil {
+		r.Error = err.Error()
+		return r
+	}
+	r.Objects, r.CorruptObjects, r.UnverifiedObjects = in.Objects, in.Corrupt, in.Unverified
+	if !in.Oldest.IsZero() {
+		t := in.Oldest.UTC()
+		r.OldestVerification = &t
+	}
+	switch {
+	case in.Corrupt > 0:
+		r.Error = fmt.Sprintf("%d stored object(s) known corrupt (as-scrub found them; store the same bytes again to repair)", in.Corrupt)
+	case c.opts.MaxVerifyAge > 0 && !in.Oldest.IsZero() && c.opts.Now().Sub(in.Oldest) > c.opts.MaxVerifyAge:
+		r.Error = fmt.Sprintf("oldest verification %s is older than %s: run as-scrub --older-than %s",
+			in.Oldest.UTC().Format(time.RFC3339), c.opts.MaxVerifyAge, c.opts.MaxVerifyAge)
+	}
+	r.OK = r.Error == ""
+	return r
+}
+
 func (c *Checker) backend(ctx context.Context, id string, b BackendProber) BackendCheck {
 	r := BackendCheck{FreeBytes: -1, TotalBytes: -1}
 	h, err := probe(ctx, c, "backends."+id, b.Health)
@@ -430,6 +493,9 @@ func (r Report) Failing() []string {
 	}
 	if len(r.Checks.Backends) == 0 {
 		out = append(out, "backends")
+	}
+	if r.Checks.Integrity != nil && !r.Checks.Integrity.OK {
+		out = append(out, "integrity")
 	}
 	sort.Strings(out)
 	return out

@@ -502,3 +502,53 @@ func TestConcurrentRequestsShareProbes(t *testing.T) {
 		t.Errorf("8 concurrent checks ran the probe %d times", got)
 	}
 }
+
+// TestIntegrity: the integrity check is ok with nothing known corrupt and a
+// recent verification; a corrupt object, an oldest verification beyond
+// MaxVerifyAge, or a failing probe each make the status degraded (never
+// fail) and name "integrity".
+func TestIntegrity(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		b, _ := localBackend(t)
+		now := time.Date(2026, 12, 2, 0, 0, 0, 0, time.UTC)
+		for _, tc := range []struct {
+			name   string
+			in     health.Integrity
+			err    error
+			maxAge time.Duration
+			ok     bool
+		}{
+			{"clean", health.Integrity{Objects: 3, Oldest: now.Add(-time.Hour)}, nil, 24 * time.Hour, true},
+			{"no limit", health.Integrity{Objects: 3, Oldest: now.Add(-1000 * time.Hour)}, nil, 0, true},
+			{"empty store", health.Integrity{}, nil, time.Hour, true},
+			{"corrupt", health.Integrity{Objects: 3, Corrupt: 1, Oldest: now.Add(-time.Hour)}, nil, 0, false},
+			{"too old", health.Integrity{Objects: 3, Oldest: now.Add(-25 * time.Hour)}, nil, 24 * time.Hour, false},
+			{"probe fails", health.Integrity{}, errors.New("no object_checks table"), 0, false},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				c := health.New(health.Options{
+					Database: health.FromDB(d), Backends: map[string]health.BackendProber{"local": b},
+					Version: "test", Timeout: 5 * time.Second, Now: func() time.Time { return now },
+					Integrity:    func(context.Context) (health.Integrity, error) { return tc.in, tc.err },
+					MaxVerifyAge: tc.maxAge,
+				})
+				code, rep, raw := get(t, c)
+				ic := rep.Checks.Integrity
+				if ic == nil || ic.OK != tc.ok || ic.CorruptObjects != tc.in.Corrupt || ic.Objects != tc.in.Objects {
+					t.Fatalf("integrity check %+v", ic)
+				}
+				field(t, raw, "checks", "integrity", "corrupt_objects")
+				wantStatus, wantCode := health.StatusOK, http.StatusOK
+				if !tc.ok {
+					wantStatus, wantCode = health.StatusDegraded, http.StatusServiceUnavailable
+					if ic.Error == "" || !strings.Contains(strings.Join(rep.Failing(), ","), "integrity") {
+						t.Errorf("not ok without a reason: %+v, failing %v", ic, rep.Failing())
+					}
+				}
+				if rep.Status != wantStatus || code != wantCode {
+					t.Fatalf("status %q code %d, want %q %d", rep.Status, code, wantStatus, wantCode)
+				}
+			})
+		}
+	})
+}

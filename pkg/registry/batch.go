@@ -91,12 +91,19 @@ func (r *Registry) IngestFiles(ctx context.Context, ref ref.Ref, in []Input, opt
 	results := make([]*dataplane.IngestResult, len(in))
 	r.hook("ingest.store")
 	firstErr := r.storeAll(ctx, ref, in, todo, max(opts.Workers, 1), results)
+	if err := r.replaceCorrupt(ctx, ref, in, todo, results, opts); err != nil {
+		return nil, err
+	}
 
 	for attempt := 1; ; attempt++ {
 		var retry claimRetry
+		var repaired map[identity.Digest]bool
+		if repaired, err = r.repairCandidates(ctx, results); err != nil {
+			break
+		}
 		r.hook("ingest.commit")
 		err = r.mutate(ctx, func(tx *sql.Tx, emit func(string, any) (events.Event, error)) error {
-			return r.commitIngest(ctx, tx, emit, ref, in, todo, results, out, opts, &retry)
+			return r.commitIngest(ctx, tx, emit, ref, in, todo, results, out, opts, &retry, repaired)
 		})
 		if !errors.Is(err, errClaim) {
 			break
@@ -116,7 +123,7 @@ func (r *Registry) IngestFiles(ctx context.Context, ref ref.Ref, in []Input, opt
 
 // commitIngest is the body of IngestFiles' final transaction.
 func (r *Registry) commitIngest(ctx context.Context, tx *sql.Tx, emit func(string, any) (events.Event, error),
-	ref ref.Ref, in []Input, todo []int, results []*dataplane.IngestResult, out []Ingested, opts BatchOptions, retry *claimRetry) error {
+	ref ref.Ref, in []Input, todo []int, results []*dataplane.IngestResult, out []Ingested, opts BatchOptions, retry *claimRetry, repaired map[identity.Digest]bool) error {
 	paths := make([]string, len(in))
 	for i, f := range in {
 		paths[i] = f.Path
@@ -154,6 +161,9 @@ func (r *Registry) commitIngest(ctx context.Context, tx *sql.Tx, emit func(strin
 		case c == claimGone:
 			retry.gone = append(retry.gone, i)
 			continue
+		}
+		if err := noteRepair(ctx, tx, emit, res.Sum.BLAKE3, res.Receipt.BackendID, repaired); err != nil {
+			return err
 		}
 		if _, err := emit(TypeFileIngested, fileIngested{
 			Name: ref.Name, Version: ref.Version, Path: in[i].Path, Replace: prev != nil,

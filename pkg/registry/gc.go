@@ -316,13 +316,20 @@ func (r *Registry) recollect(ctx context.Context, ref ref.Ref, in []Input, resul
 func (r *Registry) commitObject(ctx context.Context, res dataplane.IngestResult) error {
 	for attempt := 1; ; attempt++ {
 		var c claim
-		err := r.mutate(ctx, func(tx *sql.Tx, emit func(string, any) (events.Event, error)) error {
+		repaired, err := r.repairCandidates(ctx, []*dataplane.IngestResult{&res})
+		if err != nil {
+			return err
+		}
+		err = r.mutate(ctx, func(tx *sql.Tx, emit func(string, any) (events.Event, error)) error {
 			var err error
 			if c, err = r.claimObject(ctx, tx, emit, res.Sum.BLAKE3, res.Receipt.BackendID); err != nil {
 				return err
 			}
 			if c != claimLive {
 				return errClaim
+			}
+			if err := noteRepair(ctx, tx, emit, res.Sum.BLAKE3, res.Receipt.BackendID, repaired); err != nil {
+				return err
 			}
 			_, err = emit(TypeObjectStored, objectStored{Location: locationOf(res)})
 			return err

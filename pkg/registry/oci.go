@@ -368,8 +368,12 @@ func (r *Registry) OCIBlobInfo(ctx context.Context, repo string, d digest.Digest
 }
 
 // OpenOCIBlob returns length bytes (-1: to the end) of blob d of repo from
-// offset, with the range rules of dataplane.ServeObject.
+// offset, with the range rules of dataplane.ServeObject. A blob a scrub
+// found corrupt is refused with ErrIntegrity.
 func (r *Registry) OpenOCIBlob(ctx context.Context, b OCIBlob, offset, length int64) (io.ReadCloser, error) {
+	if err := r.checkNotCorrupt(ctx, b.ContentAddress); err != nil { // scrubrun.go
+		return nil, err
+	}
 	rc, err := r.dp.ServeObject(ctx, b.ContentAddress, offset, length)
 	if err != nil {
 		return nil, fmt.Errorf("registry: blob %s in %s: %w", b.Digest, b.Repository, err)
@@ -515,6 +519,9 @@ func (r *Registry) OCIManifestInfo(ctx context.Context, repo, reference string) 
 
 // OCIManifestBytes returns the stored bytes of m, exactly as pushed.
 func (r *Registry) OCIManifestBytes(ctx context.Context, m OCIManifest) ([]byte, error) {
+	if err := r.checkNotCorrupt(ctx, m.ContentAddress); err != nil { // scrubrun.go
+		return nil, err
+	}
 	rc, err := r.dp.ServeObject(ctx, m.ContentAddress, 0, -1)
 	if err != nil {
 		return nil, fmt.Errorf("registry: manifest %s in %s: %w", m.Digest, m.Repository, err)

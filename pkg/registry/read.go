@@ -19,10 +19,15 @@ import (
 // bytes do not hash to the address returns an error wrapping
 // storage.ErrDigestMismatch instead of io.EOF, so a caller that copies to
 // the end never takes corrupt bytes for good ones. It also returns the
-// blake3 address of the object.
+// blake3 address of the object. An object a scrub found corrupt (and no
+// store has repaired since) is refused with ErrIntegrity before any byte
+// is read.
 func (r *Registry) OpenObject(ctx context.Context, d identity.Digest, offset, length int64) (io.ReadCloser, identity.Digest, error) {
 	addr, err := r.Resolve(ctx, d)
 	if err != nil {
+		return nil, identity.Digest{}, err
+	}
+	if err := r.checkNotCorrupt(ctx, addr); err != nil {
 		return nil, identity.Digest{}, err
 	}
 	rc, err := r.dp.ServeObject(ctx, addr, offset, length)
