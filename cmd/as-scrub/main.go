@@ -18,7 +18,7 @@ import (
 	"github.com/artifactstore/artifact-store/pkg/store"
 )
 
-const usage = `Usage: as-scrub [--sample PERCENT] [--older-than D] [--limit N] [--workers N]
+const usage = `Usage: as-scrub [--sample PERCENT] [--older-than D] [--limit N] [--presence] [--workers N]
                 [--json] [--db URL] [--storage-root DIR] [--actor NAME]
 
 Re-read stored objects through the data plane and check that their bytes
@@ -34,6 +34,8 @@ Selection (combinable; default: every stored object):
   --sample PERCENT   about PERCENT of the objects, chosen at random
   --older-than D     only objects not verified within D (e.g. 168h)
   --limit N          at most N objects
+  --presence         only check that each object exists with its recorded
+                     size (no read: fast); missing ones are recorded corrupt
 
 Output: one record per corrupt object, then a summary record (objects,
 bytes, verified, corrupt, seconds). JSON lines on a terminal or with
@@ -46,6 +48,7 @@ Examples:
     as-scrub                         # everything
     as-scrub --sample 5              # a 5% spot check
     as-scrub --older-than 720h       # what was not verified for 30 days
+    as-scrub --presence              # a restored copy: is every object there?
     as-scrub --json | jq 'select(.corrupt)'
 `
 
@@ -75,6 +78,7 @@ func run(ctx context.Context, args []string, stdio cli.Stdio) error {
 	flags := cli.RegisterStoreFlags(fs)
 	sample := fs.String("sample", "", "scrub about `PERCENT` of the objects (0 < PERCENT <= 100)")
 	older := fs.Duration("older-than", 0, "only objects not verified within `D`")
+	presence := fs.Bool("presence", false, "only check that each object exists with its recorded size")
 	limit := fs.Int("limit", 0, "scrub at most `N` objects")
 	workers := fs.Int("workers", 0, "read `N` objects at once (default: half the CPUs, at least 1)")
 	asJSON := fs.Bool("json", false, "JSON lines instead of CBOR records")
@@ -90,7 +94,7 @@ func run(ctx context.Context, args []string, stdio cli.Stdio) error {
 	if len(pos) > 0 {
 		return cli.Usagef("unexpected arguments %q", pos)
 	}
-	opts := registry.ScrubOptions{OlderThan: *older, Limit: *limit, Workers: *workers}
+	opts := registry.ScrubOptions{OlderThan: *older, Limit: *limit, Workers: *workers, Presence: *presence}
 	if *sample != "" {
 		p, err := strconv.ParseFloat(strings.TrimSuffix(*sample, "%"), 64)
 		if err != nil || !(p > 0 && p <= 100) {
