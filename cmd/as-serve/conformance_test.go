@@ -76,13 +76,6 @@ func postgresS3(t *testing.T) storeEnv {
 	return env
 }
 
-// startServe runs as-serve on a fresh SQLite + local store and waits until
-// it answers.
-func startServe(t *testing.T, extra ...string) string {
-	t.Helper()
-	return startServeOn(t, sqliteLocal(t), extra...)
-}
-
 // startServeOn runs as-serve on the store env names and waits until it
 // answers.
 func startServeOn(t *testing.T, env storeEnv, extra ...string) string {
