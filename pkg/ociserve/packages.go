@@ -1,0 +1,106 @@
+package ociserve
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/artifactstore/artifact-store/pkg/oci"
+	"github.com/artifactstore/artifact-store/pkg/records"
+	"github.com/artifactstore/artifact-store/pkg/ref"
+	"github.com/artifactstore/artifact-store/pkg/registry"
+	"github.com/opencontainers/go-digest"
+)
+
+// Finalised packages as OCI content (docs/adr/0012-as-serve.md): where
+// repository name holds no pushed manifest under a reference, the finalised
+// package name@reference (a version, its OCI tag form with '_' for '+', or
+// a package tag), or the one whose mapped manifest has that digest, is
+// served as pkg/oci's reproducible image manifest, and its config and
+// files as blobs.
+
+// packageArtifact maps the finalised package name@reference.
+func packageArtifact(ctx context.Context, reg *registry.Registry, name, reference string) (*oci.Artifact, error) {
+	if strings.Contains(reference, ":") {
+		d, err := digest.Parse(reference)
+		if err != nil {
+			return nil, fmt.Errorf("%w: manifest %s in %s", registry.ErrNotFound, reference, name)
+		}
+		var found *oci.Artifact
+		err = eachFinalised(ctx, reg, name, func(cbor []byte) bool {
+			a, err := oci.FromPackage(cbor)
+			if err == nil && a.Descriptor.Digest == d {
+				found = a
+				return false
+			}
+			return true
+		})
+		if err != nil {
+			return nil, err
+		}
+		if found == nil {
+			return nil, fmt.Errorf("%w: manifest %s in %s", registry.ErrNotFound, reference, name)
+		}
+		return found, nil
+	}
+	refs := []ref.Ref{ref.Version(name, reference)}
+	if v := strings.ReplaceAll(reference, "_", "+"); v != reference {
+		refs = append(refs, ref.Version(name, v))
+	}
+	refs = append(refs, ref.Ref{Name: name, Tag: reference})
+	for _, rf := range refs {
+		cbor, err := reg.GetManifestBytes(ctx, rf, records.CBOR)
+		if errors.Is(err, registry.ErrNotFound) || errors.Is(err, registry.ErrNotFinalized) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		return oci.FromPackage(cbor)
+	}
+	return nil, fmt.Errorf("%w: manifest %s in %s", registry.ErrNotFound, reference, name)
+}
+
+// packageConfig returns the canonical CBOR manifest of the finalised
+// package called name whose SHA-256 is d: the config blob of its mapping.
+func packageConfig(ctx context.Context, reg *registry.Registry, name string, d digest.Digest) ([]byte, error) {
+	var found []byte
+	if d.Algorithm() == digest.SHA256 {
+		err := eachFinalised(ctx, reg, name, func(cbor []byte) bool {
+			if digest.SHA256.FromBytes(cbor) == d {
+				found = cbor
+				return false
+			}
+			return true
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	if found == nil {
+		return nil, fmt.Errorf("%w: blob %s in %s", registry.ErrNotFound, d, name)
+	}
+	return found, nil
+}
+
+// eachFinalised calls f with the canonical CBOR manifest of each finalised
+// package called name until f returns false.
+func eachFinalised(ctx context.Context, reg *registry.Registry, name string, f func(cbor []byte) bool) error {
+	if strings.ContainsAny(name, `*?[\`) {
+		return nil // a glob, not a name: List would match others
+	}
+	for l, err := range reg.List(ctx, registry.Filter{Name: name, State: "finalized"}) {
+		if err != nil {
+			return err
+		}
+		cbor, err := reg.GetManifestBytes(ctx, ref.Version(l.Name, l.Version), records.CBOR)
+		if err != nil {
+			return err
+		}
+		if !f(cbor) {
+			return nil
+		}
+	}
+	return nil
+}
