@@ -99,3 +99,59 @@ func TestPullFinalisedPackage(t *testing.T) {
 		})
 	}
 }
+
+// TestORASPushIsPackage: `oras push` of titled files by tag is also the
+// finalised package name@tag, which as-ls lists and as-get reads
+// byte-identical; a push of other files to the same version is DENIED and
+// changes nothing.
+func TestORASPushIsPackage(t *testing.T) {
+	if testing.Short() {
+		t.Skip("short")
+	}
+	oras := clientBin(t, "oras")
+	for _, store := range []struct {
+		name string
+		env  func(*testing.T) storeEnv
+	}{{"sqlite+local", sqliteLocal}, {"postgres+s3", postgresS3}} {
+		t.Run(store.name, func(t *testing.T) {
+			env := store.env(t)
+			addr := startServeOn(t, env)
+			src := t.TempDir()
+			files := map[string][]byte{"app.bin": bytes.Repeat([]byte{1, 2, 3}, 5000), "notes.txt": []byte("notes\n")}
+			for p, b := range files {
+				if err := os.WriteFile(filepath.Join(src, p), b, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			push := func(args ...string) ([]byte, error) {
+				cmd := exec.Command(oras, append([]string{"push", "--plain-http", "--disable-path-validation", addr + "/app:1.0"}, args...)...)
+				cmd.Dir = src
+				return cmd.CombinedOutput()
+			}
+			if out, err := push("app.bin", "notes.txt"); err != nil {
+				t.Fatalf("oras push: %v\n%s", err, out)
+			}
+			ls := tooltest.Run(t, "", nil, env, "as-ls", "--json", "app")
+			if ls.Code != 0 || !bytes.Contains(ls.Stdout, []byte(`"version":"1.0","state":"finalized"`)) {
+				t.Fatalf("as-ls app@1.0: exit %d\n%s%s", ls.Code, ls.Stdout, ls.Stderr)
+			}
+			for p, want := range files {
+				g := tooltest.Run(t, "", nil, env, "as-get", "--package", "app@1.0", p)
+				if g.Code != 0 || !bytes.Equal(g.Stdout, want) {
+					t.Errorf("as-get app@1.0 %s: exit %d, %d bytes, want %d\n%s", p, g.Code, len(g.Stdout), len(want), g.Stderr)
+				}
+			}
+			if err := os.WriteFile(filepath.Join(src, "notes.txt"), []byte("other notes\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			out, err := push("app.bin", "notes.txt")
+			if err == nil || !bytes.Contains(bytes.ToLower(out), []byte("denied")) {
+				t.Fatalf("second push of other files to app:1.0: %v\n%s", err, out)
+			}
+			g := tooltest.Run(t, "", nil, env, "as-get", "--package", "app@1.0", "notes.txt")
+			if !bytes.Equal(g.Stdout, files["notes.txt"]) {
+				t.Errorf("app@1.0 changed after the refused push: %q", g.Stdout)
+			}
+		})
+	}
+}

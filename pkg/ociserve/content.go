@@ -167,6 +167,15 @@ func (s *Server) putManifest(w http.ResponseWriter, r *http.Request, q *request)
 		}
 		tags = append(tags, t)
 	}
+	pkg, err := planPackagePush(r.Context(), q.reg, q.name, tag, d, body)
+	if err != nil {
+		return err
+	}
+	if pkg != nil {
+		if err := pkg.run(r.Context(), q.reg); err != nil {
+			return err
+		}
+	}
 	m, err := q.reg.PutOCIManifest(r.Context(), q.name, tags, d, meta, body)
 	if err != nil {
 		return toAPIError(err, CodeManifestInvalid)

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"strings"
 
 	"github.com/artifactstore/artifact-store/pkg/oci"
@@ -101,6 +103,73 @@ func eachFinalised(ctx context.Context, reg *registry.Registry, name string, f f
 		if !f(cbor) {
 			return nil
 		}
+	}
+	return nil
+}
+
+// packagePush is what an ORAS-style push makes of a manifest pushed by tag
+// (docs/adr/0012-as-serve.md): when it is an OCI image manifest with at
+// least one layer and every layer is titled with a valid package path
+// (org.opencontainers.image.title), and the tag is a valid version, the
+// push is also the finalised package name@tag, its files the layers' blobs.
+// It returns nil, nil when the manifest is not such a push.
+type packagePush struct {
+	ref    ref.Ref
+	inputs []registry.Input
+}
+
+// planPackagePush decides whether the manifest body pushed under tag is a
+// package push and, if the version exists, whether the push may go on:
+// pushing again the manifest the tag already names is allowed; anything
+// else to an existing version is DENIED (versions are immutable, §16).
+func planPackagePush(ctx context.Context, reg *registry.Registry, name, tag string, d digest.Digest, body []byte) (*packagePush, error) {
+	if tag == "" {
+		return nil, nil
+	}
+	m, err := oci.ParseManifest(body)
+	if err != nil || len(m.Layers) == 0 {
+		return nil, nil
+	}
+	rf := ref.Version(name, tag)
+	if _, err := ref.Parse(rf.String()); err != nil {
+		return nil, nil // the tag is no version
+	}
+	p := &packagePush{ref: rf}
+	for _, l := range m.Layers {
+		path := l.Annotations[specTitle]
+		if path == "" || records.CheckPath(path) != nil {
+			return nil, nil
+		}
+		b, err := reg.OCIBlobInfo(ctx, name, l.Digest)
+		if err != nil {
+			return nil, toAPIError(err, CodeBlobUnknown)
+		}
+		p.inputs = append(p.inputs, registry.Input{Path: path, Reopen: true,
+			Open: func() (io.ReadCloser, error) { return reg.OpenOCIBlob(ctx, b, 0, -1) }})
+	}
+	if _, err := reg.GetPackage(ctx, rf); err == nil {
+		if cur, err := reg.OCIManifestInfo(ctx, name, tag); err == nil && cur.Digest == d {
+			return nil, nil // the same push again
+		}
+		return nil, newError(http.StatusForbidden, CodeDenied, fmt.Sprintf("package %s exists and versions are immutable; push a new version", rf))
+	} else if !errors.Is(err, registry.ErrNotFound) {
+		return nil, toAPIError(err, CodeManifestInvalid)
+	}
+	return p, nil
+}
+
+// specTitle is the annotation naming a layer's file (image-spec
+// annotations.md).
+const specTitle = "org.opencontainers.image.title"
+
+// run imports the package: created, filled and finalised in one
+// transaction, or not at all.
+func (p *packagePush) run(ctx context.Context, reg *registry.Registry) error {
+	if _, err := reg.ImportPackage(ctx, p.ref, p.inputs, registry.ImportOptions{Workers: 4}); err != nil {
+		if errors.Is(err, registry.ErrExists) {
+			return newError(http.StatusForbidden, CodeDenied, fmt.Sprintf("package %s exists and versions are immutable; push a new version", p.ref))
+		}
+		return toAPIError(err, CodeManifestInvalid)
 	}
 	return nil
 }
