@@ -67,6 +67,6 @@ migrate: build
 migrate-fresh: build
 	$(BIN)/as-events migrate --fresh $(if $(filter 1,$(FORCE)),--yes)
 
-## dev: serve /health on 127.0.0.1:8000 with the embedded default (ADDR=… to change)
+## dev: run as-serve (OCI registry /v2/, /health, /metrics) on 127.0.0.1:8000 with the embedded default (ADDR=… to change)
 dev:
 	scripts/dev.sh

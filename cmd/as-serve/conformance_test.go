@@ -13,7 +13,11 @@ import (
 	"time"
 
 	"github.com/artifactstore/artifact-store/internal/tooltest"
+	"github.com/artifactstore/artifact-store/pkg/db/dbtest"
+	"github.com/artifactstore/artifact-store/pkg/storage/s3/s3test"
 )
+
+func TestMain(m *testing.M) { os.Exit(s3test.Main(m)) }
 
 // conformanceBin finds the suite scripts/install-conformance.sh installs,
 // or skips (fails with ARTIFACTSTORE_TEST_STRICT=1).
@@ -43,15 +47,42 @@ func freeAddr(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-// startServe runs as-serve on a fresh SQLite + local store and waits until
-// it answers.
-func startServe(t *testing.T, extra ...string) string {
-	t.Helper()
+// storeEnv is the environment of one store: a database and a backend.
+type storeEnv []string
+
+// sqliteLocal is a fresh SQLite + local store.
+func sqliteLocal(t *testing.T) storeEnv {
 	dir := t.TempDir()
+	return storeEnv{"ARTIFACTSTORE_DATABASE_URL=sqlite:" + filepath.Join(dir, "store.db"),
+		"ARTIFACTSTORE_STORAGE_LOCAL_ROOT=" + filepath.Join(dir, "objects")}
+}
+
+// postgresS3 is a fresh, migrated PostgreSQL database and a fresh S3
+// bucket (skipped without the servers, failed under ARTIFACTSTORE_TEST_STRICT=1
+// or ARTIFACTSTORE_TEST_REQUIRE_POSTGRES=1).
+func postgresS3(t *testing.T) storeEnv {
+	t.Helper()
+	if os.Getenv("ARTIFACTSTORE_TEST_STRICT") == "1" {
+		t.Setenv(dbtest.EnvRequirePostgres, "1")
+	}
+	u := dbtest.PostgresURL(t)
+	srv := s3test.Start(t)
+	env := append(storeEnv{"ARTIFACTSTORE_DATABASE_URL=" + u,
+		"ARTIFACTSTORE_STORAGE_LOCAL_ROOT=" + filepath.Join(t.TempDir(), "objects")}, srv.Env(srv.NewBucket(t))...)
+	// PostgreSQL does not migrate itself.
+	if r := tooltest.Run(t, "", nil, env, "as-events", "migrate"); r.Code != 0 {
+		t.Fatalf("as-events migrate: exit %d\n%s", r.Code, r.Stderr)
+	}
+	return env
+}
+
+// startServeOn runs as-serve on the store env names and waits until it
+// answers.
+func startServeOn(t *testing.T, env storeEnv, extra ...string) string {
+	t.Helper()
 	addr := freeAddr(t)
 	cmd := exec.Command(tooltest.Path(t, "as-serve"), append([]string{"--addr", addr, "--actor", "conformance"}, extra...)...)
-	cmd.Env = append(os.Environ(), "ARTIFACTSTORE_DATABASE_URL=sqlite:"+filepath.Join(dir, "store.db"),
-		"ARTIFACTSTORE_STORAGE_LOCAL_ROOT="+filepath.Join(dir, "objects"), "ARTIFACTSTORE_LOG_LEVEL=warn")
+	cmd.Env = append(append(os.Environ(), env...), "ARTIFACTSTORE_LOG_LEVEL=warn")
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
@@ -78,14 +109,21 @@ func startServe(t *testing.T, extra ...string) string {
 }
 
 // TestConformance runs the OCI distribution-spec conformance suite with
-// every API and data switch on (sha512 included) against as-serve and
-// requires it to pass completely: no failure, no error, no skip.
+// every API and data switch on (sha512 included) against as-serve, on
+// SQLite + local and on PostgreSQL + S3 (MinIO), and requires it to pass
+// completely: no failure, no error, no skip.
 func TestConformance(t *testing.T) {
 	if testing.Short() {
 		t.Skip("short")
 	}
 	bin := conformanceBin(t)
-	addr := startServe(t)
+	t.Run("sqlite+local", func(t *testing.T) { runConformance(t, bin, startServeOn(t, sqliteLocal(t))) })
+	t.Run("postgres+s3", func(t *testing.T) { runConformance(t, bin, startServeOn(t, postgresS3(t))) })
+}
+
+// runConformance runs the suite against the registry at addr.
+func runConformance(t *testing.T, bin, addr string) {
+	t.Helper()
 	results := t.TempDir()
 	cmd := exec.Command(bin)
 	cmd.Dir = results

@@ -28,7 +28,10 @@ Serve the store as an OCI Distribution Specification v1.1 registry under
 /v2/ (push, pull, chunked and resumable uploads, mounts, tags, referrers,
 deletes), with /health (as as-health) and /metrics (Prometheus). Every push
 and delete is an event in the log; manifests are served back byte for byte.
-An OCI repository is a package name.
+An OCI repository is a package name: every finalised package is pullable
+(name:VERSION, name:TAG, name@sha256:…) as the manifest as-oci export
+writes, and a push by tag whose every layer is titled with a package path
+is also the finalised package name@TAG (an existing version: DENIED).
 
 Access: on a loopback address (the default 127.0.0.1:8000) anyone on the
 machine may read and write. On any other address as-serve refuses to start

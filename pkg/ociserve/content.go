@@ -1,6 +1,7 @@
 package ociserve
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/artifactstore/artifact-store/pkg/oci"
 	"github.com/artifactstore/artifact-store/pkg/registry"
 	"github.com/opencontainers/go-digest"
 )
@@ -23,6 +25,14 @@ func (s *Server) getBlob(w http.ResponseWriter, r *http.Request, q *request) err
 		return newError(http.StatusBadRequest, CodeDigestInvalid, err.Error())
 	}
 	b, err := q.reg.OCIBlobInfo(r.Context(), q.name, d)
+	var config []byte // the config blob of a finalised package's mapping
+	if errors.Is(err, registry.ErrNotFound) {
+		if b, err = q.reg.PackageFileBlob(r.Context(), q.name, d); errors.Is(err, registry.ErrNotFound) {
+			if config, err = packageConfig(r.Context(), q.reg, q.name, d); err == nil {
+				b = registry.OCIBlob{Repository: q.name, Digest: d, Size: int64(len(config))}
+			}
+		}
+	}
 	if err != nil {
 		return toAPIError(err, CodeBlobUnknown)
 	}
@@ -47,8 +57,10 @@ func (s *Server) getBlob(w http.ResponseWriter, r *http.Request, q *request) err
 		w.WriteHeader(status)
 		return nil
 	}
-	rc, err := q.reg.OpenOCIBlob(r.Context(), b, off, n)
-	if err != nil {
+	var rc io.ReadCloser
+	if config != nil {
+		rc = io.NopCloser(bytes.NewReader(config[off : off+n]))
+	} else if rc, err = q.reg.OpenOCIBlob(r.Context(), b, off, n); err != nil {
 		return toAPIError(err, CodeBlobUnknown)
 	}
 	defer rc.Close()
@@ -93,12 +105,22 @@ func (s *Server) getManifest(w http.ResponseWriter, r *http.Request, q *request)
 		return newError(http.StatusBadRequest, CodeManifestInvalid, err.Error())
 	}
 	m, err := q.reg.OCIManifestInfo(r.Context(), q.name, q.arg)
+	var body []byte
+	if errors.Is(err, registry.ErrNotFound) {
+		// Not pushed: perhaps a finalised package (docs/adr/0012-as-serve.md).
+		var a *oci.Artifact
+		if a, err = packageArtifact(r.Context(), q.reg, q.name, q.arg); err == nil {
+			m = registry.OCIManifest{Repository: q.name, Digest: a.Descriptor.Digest, MediaType: a.Descriptor.MediaType, Size: a.Descriptor.Size}
+			body = a.Bytes
+		}
+	}
 	if err != nil {
 		return toAPIError(err, CodeManifestUnknown)
 	}
-	body, err := q.reg.OCIManifestBytes(r.Context(), m)
-	if err != nil {
-		return toAPIError(err, CodeManifestUnknown)
+	if body == nil {
+		if body, err = q.reg.OCIManifestBytes(r.Context(), m); err != nil {
+			return toAPIError(err, CodeManifestUnknown)
+		}
 	}
 	h := w.Header()
 	h.Set("Content-Type", m.MediaType)
@@ -144,6 +166,15 @@ func (s *Server) putManifest(w http.ResponseWriter, r *http.Request, q *request)
 			return newError(http.StatusBadRequest, CodeManifestInvalid, fmt.Sprintf("tag parameter %q is not a tag", truncate(t)))
 		}
 		tags = append(tags, t)
+	}
+	pkg, err := planPackagePush(r.Context(), q.reg, q.name, tag, d, body)
+	if err != nil {
+		return err
+	}
+	if pkg != nil {
+		if err := pkg.run(r.Context(), q.reg); err != nil {
+			return err
+		}
 	}
 	m, err := q.reg.PutOCIManifest(r.Context(), q.name, tags, d, meta, body)
 	if err != nil {

@@ -96,6 +96,13 @@ func FuzzRouter(f *testing.F) {
 		m, p, _ := strings.Cut(s, " ")
 		f.Add(m, p, "0-3", "bytes=0-1", []byte("{}"))
 	}
+	// A package push (titled layer, blob unknown) and package pulls.
+	f.Add("PUT", "/v2/a/manifests/1.0", "", "", []byte(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json",`+
+		`"config":{"mediaType":"application/vnd.oci.empty.v1+json","digest":"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a","size":2},`+
+		`"layers":[{"mediaType":"application/octet-stream","digest":"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a","size":2,`+
+		`"annotations":{"org.opencontainers.image.title":"a/b.txt"}}]}`))
+	f.Add("GET", "/v2/a/manifests/1.0_build", "", "", []byte(nil))
+	f.Add("HEAD", "/v2/a/blobs/sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a", "", "bytes=1-", []byte(nil))
 	f.Fuzz(func(t *testing.T, method, path, cr, rg string, body []byte) {
 		if !strings.HasPrefix(path, "/") || strings.ContainsAny(path, " \r\n#") || method == "" || strings.ContainsAny(method, " \r\n/") {
 			return
@@ -106,6 +113,9 @@ func FuzzRouter(f *testing.F) {
 		}
 		req.Header.Set("Content-Range", cr)
 		req.Header.Set("Range", rg)
+		if method == http.MethodPut && strings.Contains(path, "/manifests/") {
+			req.Header.Set("Content-Type", "application/vnd.oci.image.manifest.v1+json")
+		}
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			return // a request Go's client refuses to send
