@@ -16,19 +16,7 @@ import (
 // or skips (fails with ARTIFACTSTORE_TEST_STRICT=1).
 func clientBin(t *testing.T, name string) string {
 	t.Helper()
-	home, _ := os.UserHomeDir()
-	p := filepath.Join(home, ".cache", "artifact-store", "bin", name)
-	if _, err := os.Stat(p); err == nil {
-		return p
-	}
-	if p, err := exec.LookPath(name); err == nil {
-		return p
-	}
-	if os.Getenv("ARTIFACTSTORE_TEST_STRICT") == "1" {
-		t.Fatalf("%s missing", name)
-	}
-	t.Skipf("%s missing", name)
-	return ""
+	return tooltest.CachedPeer(t, name)
 }
 
 // TestPullFinalisedPackage: a package made with as-put --finalize is

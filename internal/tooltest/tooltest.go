@@ -119,3 +119,18 @@ func RequirePeer(t testing.TB, name string) string {
 	}
 	return p
 }
+
+// CachedPeer returns an external program that the install scripts put in
+// ~/.cache/artifact-store/bin (oras, crane, minio, oci-conformance), else
+// one on $PATH, or skips the test; with ARTIFACTSTORE_TEST_STRICT=1 (set by
+// .ci/run) a missing program fails it instead.
+func CachedPeer(t testing.TB, name string) string {
+	t.Helper()
+	if home, err := os.UserHomeDir(); err == nil {
+		p := filepath.Join(home, ".cache", "artifact-store", "bin", name)
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	return RequirePeer(t, name)
+}
