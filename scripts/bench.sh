@@ -22,6 +22,8 @@ scripts/with-postgres.sh scripts/bench/ingest.sh "$data" "$PWD/bin"
 echo
 scripts/bench/fetch.sh "$data" "$PWD/bin"
 echo
+scripts/bench/oci.sh "$data" "$PWD/bin"
+echo
 echo "storage: the data plane alone into the local backend, beside cp + sync (scripts/bench-storage.sh):"
 ROUNDS=${STORAGE_ROUNDS:-1} scripts/bench-storage.sh
 echo
