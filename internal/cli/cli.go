@@ -97,11 +97,11 @@ var exitTable = []struct {
 	sentinels []error
 }{
 	{ExitInterrupted, []error{context.Canceled}},
-	{ExitUsage, []error{ErrUsage, ref.ErrInvalid}},
+	{ExitUsage, []error{ErrUsage, ref.ErrInvalid, registry.ErrInvalid, registry.ErrUnknownClass}},
 	{ExitIntegrity, []error{storage.ErrDigestMismatch, events.ErrChainBroken, registry.ErrIntegrity, manifest.ErrMismatch}},
 	{ExitUnavailable, []error{db.ErrUnavailable, db.ErrSchemaBehind, db.ErrSchemaAhead, storage.ErrUnavailable, context.DeadlineExceeded}},
 	{ExitNotFound, []error{registry.ErrNotFound, storage.ErrNotFound}},
-	{ExitConflict, []error{registry.ErrConflict, registry.ErrPackageFinalized, registry.ErrPathExists, registry.ErrExists, registry.ErrOutputExists}},
+	{ExitConflict, []error{registry.ErrConflict, registry.ErrPackageFinalized, registry.ErrPathExists, registry.ErrExists, registry.ErrOutputExists, registry.ErrNotFinalized}},
 }
 
 // ExitCode maps an error to the tool's exit code through one table of
