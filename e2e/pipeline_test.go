@@ -162,13 +162,13 @@ func TestBadInput(t *testing.T) {
 		code               int
 	}{
 		{"finalised package", "find testdata/fixture -type f | as-digest | sed -n 1p | as-put --package app@1.0 --root testdata", "finalized", 5},
-		{"unknown retention class", "find testdata/fixture -type f | as-digest | as-put --package new@1 --retention forever", "unknown retention class", 1},
+		{"unknown retention class", "find testdata/fixture -type f | as-digest | as-put --package new@1 --retention forever", "unknown retention class", 2},
 		{"no package", "as-get --package nope@1 bin/app", "not found: no package nope@1; no package is named nope", 3},
 		{"truncated records", "find testdata/fixture -type f | as-digest | head -c 100 | as-put --package new@2", "truncated", 1},
 		{"random bytes", "head -c 64 /dev/urandom | as-put --package new@3", "record 1", 1},
 		{"json input", "find testdata/fixture -type f | as-digest --json | as-put --package new@4", "looks like JSON", 1},
-		{"escaping path", fmt.Sprintf("as-digest %s/a | as-put --package new@5 --root %s/sub", dir, dir), "not under the root", 1},
-		{"duplicate path", fmt.Sprintf("(as-digest %s/a; as-digest %s/a) | as-put --package new@6", dir, dir), "both name", 1},
+		{"escaping path", fmt.Sprintf("as-digest %s/a | as-put --package new@5 --root %s/sub", dir, dir), "not under the root", 2},
+		{"duplicate path", fmt.Sprintf("(as-digest %s/a; as-digest %s/a) | as-put --package new@6", dir, dir), "both name", 2},
 		{"missing file", fmt.Sprintf("as-digest %s/a > %s/rec && rm %s/a && as-put --package new@7 < %s/rec", dir, dir, dir, dir), "no such file", 1},
 		{"bad package ref", "as-put --package 'no version' < /dev/null", "--package", 2},
 		{"bad address", "as-get blake3:XYZ", "invalid content address", 2},
