@@ -69,3 +69,48 @@ func TestReputRepairsDamagedObject(t *testing.T) {
 		})
 	}
 }
+
+// TestFileAndDirectoryRefused (issue 14 item 6): as-put of "x/y" into a
+// package that holds the file "x" (and the reverse) exits 5 naming both
+// paths, and stores nothing.
+func TestFileAndDirectoryRefused(t *testing.T) {
+	for _, tc := range []struct{ first, then string }{{"x", "x/y"}, {"x/y", "x"}} {
+		t.Run(tc.first+" then "+tc.then, func(t *testing.T) {
+			dir := t.TempDir()
+			env := storeEnv(dir)
+			for i, p := range []string{tc.first, tc.then} {
+				src := filepath.Join(dir, "src"+string(rune('1'+i)))
+				if err := os.MkdirAll(filepath.Dir(filepath.Join(src, p)), 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(filepath.Join(src, p), []byte("file "+p), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				recs := tooltest.Run(t, src, nil, nil, "as-digest", p)
+				if recs.Code != 0 {
+					t.Fatalf("as-digest: %s", recs.Stderr)
+				}
+				r := tooltest.Run(t, src, recs.Stdout, env, "as-put", "--package", "p@1", "--root", src)
+				if i == 0 {
+					if r.Code != 0 {
+						t.Fatalf("first as-put: exit %d: %s", r.Code, r.Stderr)
+					}
+					continue
+				}
+				if r.Code != 5 || !bytes.Contains(r.Stderr, []byte(`"x"`)) || !bytes.Contains(r.Stderr, []byte(`"x/y"`)) {
+					t.Errorf("as-put of %q after %q: exit %d, stderr %s; want 5 naming both paths", tc.then, tc.first, r.Code, r.Stderr)
+				}
+			}
+			n := 0
+			filepath.WalkDir(filepath.Join(dir, "objects", "blake3"), func(p string, d os.DirEntry, err error) error {
+				if err == nil && d.Type().IsRegular() {
+					n++
+				}
+				return nil
+			})
+			if n != 1 {
+				t.Errorf("%d objects stored, want 1 (the refused file stores nothing)", n)
+			}
+		})
+	}
+}
