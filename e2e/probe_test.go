@@ -3,10 +3,17 @@ package e2e
 // More regression tests for issue 14, through the built tools.
 
 import (
+	"bufio"
 	"bytes"
+	"io"
+	"net"
+	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/artifactstore/artifact-store/internal/tooltest"
 )
@@ -112,5 +119,181 @@ func TestFileAndDirectoryRefused(t *testing.T) {
 				t.Errorf("%d objects stored, want 1 (the refused file stores nothing)", n)
 			}
 		})
+	}
+}
+
+// refusedAddr is a loopback address where nothing listens.
+func refusedAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
+}
+
+// TestQueryPasswordMasked (issue 14 item 2): a password given as the URL's
+// ?password= parameter appears in none of the three outputs where the probe
+// saw it: a tool's connection error, as-health's start-up log line, and the
+// JSON of GET /health (and as-health --check).
+func TestQueryPasswordMasked(t *testing.T) {
+	const secret = "S3CRETpw"
+	dir := t.TempDir()
+	root := filepath.Join(dir, "objects")
+	if err := os.MkdirAll(filepath.Join(root, "tmp"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	u := "postgres://u@" + refusedAddr(t) + "/db?sslmode=disable&password=" + secret
+	noSecret := func(what string, b []byte) {
+		t.Helper()
+		if bytes.Contains(b, []byte(secret)) {
+			t.Errorf("%s shows the password:\n%s", what, b)
+		}
+		if !bytes.Contains(b, []byte("password=xxxxx")) {
+			t.Errorf("%s does not show the masked parameter (the URL was not printed at all?):\n%s", what, b)
+		}
+	}
+	r := tooltest.Run(t, dir, nil, nil, "as-events", "--db", u, "head")
+	if r.Code != 6 {
+		t.Errorf("as-events head on a refused PostgreSQL: exit %d, want 6: %s", r.Code, r.Stderr)
+	}
+	noSecret("as-events' connection error", r.Stderr)
+	r = tooltest.Run(t, dir, nil, nil, "as-health", "--check", "--timeout", "2s", "--db", u, "--storage-root", root)
+	noSecret("as-health --check's JSON", r.Stdout)
+
+	addr := refusedAddr(t)
+	cmd := exec.Command(tooltest.Path(t, "as-health"), "--addr", addr, "--timeout", "2s", "--db", u, "--storage-root", root)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	logs := make(chan []byte, 1)
+	go func() { b, _ := io.ReadAll(stderr); logs <- b }()
+	var body []byte
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		resp, err := http.Get("http://" + addr + "/health")
+		if err != nil {
+			continue
+		}
+		body, _ = io.ReadAll(resp.Body)
+		resp.Body.Close()
+		break
+	}
+	if body == nil {
+		t.Fatal("as-health never served /health")
+	}
+	noSecret("GET /health", body)
+	cmd.Process.Signal(os.Interrupt)
+	var log []byte
+	select {
+	case log = <-logs:
+	case <-time.After(10 * time.Second):
+		t.Fatal("as-health did not stop on SIGINT")
+	}
+	var configured []byte
+	sc := bufio.NewScanner(bytes.NewReader(log))
+	for sc.Scan() {
+		if strings.Contains(sc.Text(), "msg=configured") {
+			configured = append([]byte(nil), sc.Bytes()...)
+		}
+	}
+	if configured == nil {
+		t.Fatalf("no start-up line in as-health's log:\n%s", log)
+	}
+	noSecret("as-health's start-up log line", configured)
+	if bytes.Contains(log, []byte(secret)) {
+		t.Errorf("as-health's log shows the password:\n%s", log)
+	}
+}
+
+// TestVerifyRootSymlink (issue 14 item 7): as-manifest verify --root LINK,
+// LINK a symlink to the directory, walks the directory and reports a file
+// the manifest does not list (exit 4), as it does for the directory itself.
+func TestVerifyRootSymlink(t *testing.T) {
+	dir := t.TempDir()
+	d := filepath.Join(dir, "d")
+	if err := os.Mkdir(d, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(d, "a"), []byte("a"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	recs := tooltest.Run(t, d, nil, nil, "as-digest", "a")
+	m := tooltest.Run(t, d, recs.Stdout, nil, "as-manifest", "--root", d)
+	if recs.Code != 0 || m.Code != 0 {
+		t.Fatalf("as-digest/as-manifest: %s %s", recs.Stderr, m.Stderr)
+	}
+	link := filepath.Join(dir, "link")
+	if err := os.Symlink(d, link); err != nil {
+		t.Fatal(err)
+	}
+	if r := tooltest.Run(t, dir, m.Stdout, nil, "as-manifest", "verify", "--root", link); r.Code != 0 {
+		t.Fatalf("verify of the intact tree through the link: exit %d: %s %s", r.Code, r.Stdout, r.Stderr)
+	}
+	if err := os.WriteFile(filepath.Join(d, "extra"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, root := range []string{d, link, link + "/"} {
+		r := tooltest.Run(t, dir, m.Stdout, nil, "as-manifest", "verify", "--root", root)
+		if r.Code != 4 || !bytes.Contains(r.Stdout, []byte("extra")) {
+			t.Errorf("verify --root %s with an extra file: exit %d, stdout %q; want 4 naming extra", root, r.Code, r.Stdout)
+		}
+	}
+}
+
+// TestReplayCheckReadOnlyCopy (issue 14 item 9): as-replay --check works on
+// a read-only copy of a store (database file 0444 in a 0555 directory, run
+// by a user who cannot write either) and leaves nothing behind.
+func TestReplayCheckReadOnlyCopy(t *testing.T) {
+	dir := t.TempDir()
+	env := storeEnv(dir)
+	if err := os.WriteFile(filepath.Join(dir, "f"), []byte("f"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	recs := tooltest.Run(t, dir, nil, nil, "as-digest", "f")
+	if r := tooltest.Run(t, dir, recs.Stdout, env, "as-put", "--package", "p@1", "--finalize"); r.Code != 0 {
+		t.Fatalf("as-put: %s", r.Stderr)
+	}
+	os.Remove(filepath.Join(dir, "f"))
+	before, _ := os.ReadDir(dir)
+	if err := os.Chmod(filepath.Join(dir, "s.db"), 0o444); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{dir, filepath.Dir(dir)} {
+		os.Chmod(p, 0o755) // so that the unprivileged user below can reach it
+	}
+	if err := os.Chmod(dir, 0o555); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.Chmod(dir, 0o755) })
+	name, args := tooltest.Path(t, "as-replay"), []string{"--check"}
+	if os.Geteuid() == 0 {
+		// root writes anything: drop to nobody, or the copy is not read-only.
+		setpriv, err := exec.LookPath("setpriv")
+		if err != nil {
+			t.Skip("running as root without setpriv: cannot make a read-only copy")
+		}
+		args = append([]string{"--reuid=65534", "--regid=65534", "--clear-groups", name}, args...)
+		name = setpriv
+	}
+	cmd := exec.Command(name, args...)
+	cmd.Env = append(os.Environ(), env...)
+	out, err := cmd.CombinedOutput()
+	if err != nil || !bytes.Contains(out, []byte("ok")) {
+		t.Errorf("as-replay --check on a read-only copy: %v\n%s", err, out)
+	}
+	after, _ := os.ReadDir(dir)
+	if len(after) != len(before) {
+		var names []string
+		for _, e := range after {
+			names = append(names, e.Name())
+		}
+		t.Errorf("the check left files behind: %q (had %d entries)", names, len(before))
 	}
 }
