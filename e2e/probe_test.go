@@ -297,3 +297,34 @@ func TestReplayCheckReadOnlyCopy(t *testing.T) {
 		t.Errorf("the check left files behind: %q (had %d entries)", names, len(before))
 	}
 }
+
+// TestRefinalizeOtherDeclarations (issue 14 item 5): re-running as-put
+// --finalize with another fact, created-at, label or retention class exits
+// 5 naming what differs; the same declarations again exit 0.
+func TestRefinalizeOtherDeclarations(t *testing.T) {
+	dir := t.TempDir()
+	env := storeEnv(dir)
+	if err := os.WriteFile(filepath.Join(dir, "f"), []byte("f"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	recs := tooltest.Run(t, dir, nil, nil, "as-digest", "f")
+	base := []string{"--package", "p@1", "--finalize", "--fact", "ci=1", "--created-at", "2026-01-01T00:00:00Z", "--label", "team=a"}
+	if r := tooltest.Run(t, dir, recs.Stdout, env, "as-put", base...); r.Code != 0 {
+		t.Fatalf("as-put: exit %d: %s", r.Code, r.Stderr)
+	}
+	if r := tooltest.Run(t, dir, recs.Stdout, env, "as-put", base...); r.Code != 0 {
+		t.Errorf("the same as-put again: exit %d, want 0: %s", r.Code, r.Stderr)
+	}
+	for _, tc := range []struct{ flag, value, names string }{
+		{"--fact", "run=2", "run"},
+		{"--created-at", "2026-01-02T00:00:00Z", "created"},
+		{"--label", "tier=b", "tier"},
+		{"--retention", "release", "retention"},
+	} {
+		args := append(append([]string(nil), base...), tc.flag, tc.value)
+		r := tooltest.Run(t, dir, recs.Stdout, env, "as-put", args...)
+		if r.Code != 5 || !bytes.Contains(r.Stderr, []byte(tc.names)) {
+			t.Errorf("as-put --finalize again with %s %s: exit %d, stderr %s; want 5 naming %s", tc.flag, tc.value, r.Code, r.Stderr, tc.names)
+		}
+	}
+}
