@@ -233,12 +233,19 @@ func openPostgres(ctx context.Context, rawURL string) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w %s: %s", ErrBadURL, Redact(rawURL), scrub(err.Error(), rawURL))
 	}
+	listenConf := conf.Copy() // LISTEN waits for notifications: no response deadline
+	if err := applyTimeouts(conf, hasParam(rawURL, "connect_timeout")); err != nil {
+		return nil, fmt.Errorf("%w %s: %w", ErrBadURL, Redact(rawURL), err)
+	}
+	if !hasParam(rawURL, "connect_timeout") {
+		listenConf.ConnectTimeout = DefaultConnectTimeout
+	}
 	sqldb := stdlib.OpenDB(*conf)
 	if err := sqldb.PingContext(ctx); err != nil {
 		sqldb.Close()
 		return nil, fmt.Errorf("%w: connect to %s: %s", ErrUnavailable, Redact(rawURL), scrub(err.Error(), rawURL))
 	}
-	return &DB{SQL: sqldb, dialect: Postgres, url: rawURL, pgConf: conf}, nil
+	return &DB{SQL: sqldb, dialect: Postgres, url: rawURL, pgConf: listenConf}, nil
 }
 
 // Listen opens a dedicated pgx connection (PostgreSQL only) for

@@ -87,6 +87,9 @@ func (b *Builder) Manifest() (Manifest, error) {
 		files[i] = *b.record(e.index)
 		files[i].Path = e.path
 	}
+	if file, under, bad := records.FileUnderFile(rel); bad {
+		return Manifest{}, fmt.Errorf("manifest: %q is a file and also a directory of %q (a package cannot hold both)", file, under)
+	}
 	rs := slices.Clone(b.Receipts)
 	SortReceipts(rs)
 	m := Manifest{

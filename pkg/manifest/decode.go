@@ -401,6 +401,13 @@ func (d *decoder) files(field string) ([]records.File, error) {
 			}
 		}
 	}
+	paths := make([]string, len(fs))
+	for i, f := range fs {
+		paths[i] = f.Path
+	}
+	if file, under, bad := records.FileUnderFile(paths); bad {
+		return nil, d.fail("files", d.off, "%q is a file and also a directory of %q (a package cannot hold both)", file, under)
+	}
 	return fs, nil
 }
 

@@ -287,6 +287,15 @@ func (m Manifest) validate(files bool) error {
 			}
 		}
 	}
+	if files {
+		paths := make([]string, len(m.Files))
+		for i, f := range m.Files {
+			paths[i] = f.Path
+		}
+		if file, under, bad := records.FileUnderFile(paths); bad {
+			return fieldErr("files", "%q is a file and also a directory of %q (a package cannot hold both)", file, under)
+		}
+	}
 	for i, r := range m.StorageReceipts {
 		field := fmt.Sprintf("storage_receipts[%d]", i)
 		if r.ContentAddress.Algorithm() != identity.BLAKE3 {

@@ -233,6 +233,7 @@ func TestBuilderErrors(t *testing.T) {
 	}{
 		"duplicate":     {"", []string{"d/a", "d/b", "d/./a"}, "records 1 and 3: duplicate path"},
 		"dotdot":        {"", []string{"../a", "b"}, `record 1: path "../a"`},
+		"file and dir":  {"", []string{"d/x", "d/x/y", "d/z"}, `"x" is a file and also a directory of "x/y"`},
 		"outside root":  {"dist", []string{"dist/a", "other/b"}, `record 2: path "other/b": not under the root`},
 		"root itself":   {"dist", []string{"dist"}, "not under the root"},
 		"abs and rel":   {"", []string{"/x/a", "b"}, "record 1"},
@@ -317,5 +318,22 @@ func TestBuilderManyRecords(t *testing.T) {
 	}
 	if _, err := b.Manifest(); err == nil || !strings.Contains(err.Error(), fmt.Sprintf("records %d and %d", n-5, n+1)) {
 		t.Fatalf("duplicate across chunks: %v", err)
+	}
+}
+
+// TestFileUnderFileRefused (issue 14 item 6): a manifest holding both "x"
+// and "x/y" is neither encoded nor decoded.
+func TestFileUnderFileRefused(t *testing.T) {
+	m := sample()
+	m.Files = []records.File{fileRec("x", 1), fileRec("x-", 2), fileRec("x/y", 3)}
+	if _, err := Encode(m); err == nil || !strings.Contains(err.Error(), `"x" is a file and also a directory of "x/y"`) {
+		t.Errorf("Encode: %v, want the x and x/y conflict", err)
+	}
+	b, err := canonical.Marshal(m.toCBORWire())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Decode(b); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), `"x" is a file and also a directory of "x/y"`) {
+		t.Errorf("Decode: %v, want ErrInvalid naming the x and x/y conflict", err)
 	}
 }

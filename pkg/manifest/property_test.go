@@ -69,6 +69,13 @@ func genManifest() *rapid.Generator[Manifest] {
 			paths[strings.Join(segs, "/")] = true
 		}
 		for p := range paths {
+			for _, a := range records.Ancestors(p) {
+				if paths[a] {
+					delete(paths, p) // "a" and "a/b" cannot both be files
+				}
+			}
+		}
+		for p := range paths {
 			m.Files = append(m.Files, records.File{
 				Path:           p,
 				Size:           rapid.Uint64Range(0, 1<<53-1).Draw(t, "size"),

@@ -74,6 +74,9 @@ func (r *Registry) IngestFiles(ctx context.Context, ref ref.Ref, in []Input, opt
 	if err != nil {
 		return nil, err
 	}
+	if err := checkTree(ctx, r.db.SQL, r.db.Dialect(), ref, paths, have); err != nil {
+		return nil, err
+	}
 	out := make([]Ingested, len(in))
 	todo := make([]int, 0, len(in))
 	for i, f := range in {
@@ -137,6 +140,9 @@ func (r *Registry) commitIngest(ctx context.Context, tx *sql.Tx, emit func(strin
 	have, err := lookupFiles(ctx, tx, ref, paths)
 	if err != nil {
 		return err
+	}
+	if err := checkTree(ctx, tx, r.db.Dialect(), ref, paths, have); err != nil {
+		return err // a concurrent ingest added a conflicting path
 	}
 	for _, i := range todo {
 		res := results[i]

@@ -450,6 +450,49 @@ func (w *writer) commit(ctx context.Context, addr identity.Digest) error {
 type prepared struct {
 	path    string   // the final name, relative to the root
 	created []string // fan-out directories this commit created
+	repair  bool     // it replaces a damaged stored object
+}
+
+// intact reports whether the stored file p holds exactly the bytes of addr:
+// the size must be want and, when it is, the file is re-hashed in full.
+// The re-hash costs one read of an object the caller has just written in
+// full anyway, and only on a duplicate ingest; a size check alone would
+// miss a flipped byte, which is what a damaged disk produces.
+func (b *Backend) intact(ctx context.Context, p string, addr identity.Digest, want, size int64) (bool, error) {
+	if size != want {
+		return false, nil
+	}
+	f, err := b.root.OpenFile(p, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
+	if err != nil {
+		return false, err
+	}
+	defer f.Close()
+	sum, err := identity.SumReader(&ctxReader{ctx: ctx, r: f})
+	if err != nil {
+		if cerr := ctx.Err(); cerr != nil {
+			return false, cerr
+		}
+		// An unreadable object is damaged too: replace it.
+		return false, nil
+	}
+	got := sum.BLAKE3
+	if addr.Algorithm() == identity.SHA256 {
+		got = sum.SHA256
+	}
+	return got == addr && sum.Size == want, nil
+}
+
+// ctxReader stops a long read when ctx is done.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (r *ctxReader) Read(p []byte) (int, error) {
+	if err := r.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return r.r.Read(p)
 }
 
 // prepare verifies the bytes against addr and readies the final name: it
@@ -477,7 +520,11 @@ func (w *writer) prepare(ctx context.Context, addr identity.Digest) (*prepared, 
 		return nil, &storage.MismatchError{Want: addr, Got: got, Size: sum.Size}
 	}
 
-	// Already stored: a cheap no-op, the existing object is kept.
+	// Already stored: the existing object is kept only if it is intact.
+	// A damaged one (wrong size, or the right size with other bytes) is
+	// replaced atomically by renaming the verified temporary over it, so
+	// the good bytes just supplied are never thrown away (issue 14 item 3).
+	repair := false
 	if fi, err := w.b.root.Lstat(p); err == nil {
 		if err := w.b.checkDirs(p); err != nil {
 			return nil, err
@@ -485,8 +532,15 @@ func (w *writer) prepare(ctx context.Context, addr identity.Digest) (*prepared, 
 		if !fi.Mode().IsRegular() {
 			return nil, fmt.Errorf("%w: %s in the root is not a regular file; refusing it", storage.ErrInvalidKey, p)
 		}
-		w.abort()
-		return nil, nil
+		intact, err := w.b.intact(ctx, p, addr, sum.Size, fi.Size())
+		if err != nil {
+			return nil, err
+		}
+		if intact {
+			w.abort()
+			return nil, nil
+		}
+		repair = true
 	}
 
 	if err := w.f.Chmod(0o444); err != nil {
@@ -494,7 +548,7 @@ func (w *writer) prepare(ctx context.Context, addr identity.Digest) (*prepared, 
 	}
 	// Fan-out directories, top down; remember which ones are new.
 	parts := strings.Split(filepath.Dir(p), string(filepath.Separator))
-	pp := &prepared{path: p}
+	pp := &prepared{path: p, repair: repair}
 	for i := range parts {
 		sub := filepath.Join(parts[:i+1]...)
 		made, err := w.b.ensureDir(sub)

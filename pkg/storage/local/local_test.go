@@ -351,3 +351,25 @@ func TestDirectWrites(t *testing.T) {
 		t.Fatal("object differs from the bytes written")
 	}
 }
+
+// TestRepair: a re-put replaces a stored object that is truncated,
+// extended or has a flipped byte (issue 14 item 3).
+func TestRepair(t *testing.T) {
+	storagetest.RunRepair(t, func(t *testing.T) (storage.Backend, storagetest.Damage) {
+		b := open(t)
+		return b, func(ctx context.Context, addr identity.Digest, p []byte) error {
+			rel, err := objectPath(addr)
+			if err != nil {
+				return err
+			}
+			full := filepath.Join(b.Root(), rel)
+			if err := os.Chmod(full, 0o644); err != nil {
+				return err
+			}
+			if err := os.WriteFile(full, p, 0o444); err != nil {
+				return err
+			}
+			return os.Chmod(full, 0o444)
+		}
+	}, true)
+}

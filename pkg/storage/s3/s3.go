@@ -345,6 +345,8 @@ type writer struct {
 
 	err  error // first error: Commit refuses
 	done bool
+	// replace: Commit found a damaged object at the final key and overwrites it.
+	replace bool
 }
 
 func (w *writer) Write(p []byte) (int, error) {
@@ -519,15 +521,21 @@ func (w *writer) commit(ctx context.Context, addr identity.Digest) error {
 			return err
 		}
 	}
-	// Already stored: a cheap no-op, the existing object is kept.
-	ok, _, err := w.b.exists(ctx, key)
+	// Already stored with the right size: a cheap no-op, the existing
+	// object is kept. One of another size is damaged (truncated or
+	// replaced behind our back): it is overwritten with the verified bytes,
+	// without If-None-Match (issue 14 item 3). Only the size is checked:
+	// re-reading the object would cost a download, and the bytes the server
+	// holds were checked against their SHA-256 when they were written.
+	ok, size, err := w.b.exists(ctx, key)
 	if err != nil {
 		return err
 	}
-	if ok {
+	if ok && size == sum.Size {
 		w.abort(ctx)
 		return nil
 	}
+	w.replace = ok
 	if w.uploadID == "" {
 		return w.putSingle(ctx, key, sum)
 	}
@@ -549,7 +557,7 @@ func (w *writer) putSingle(ctx context.Context, key string, sum identity.Sum) er
 	part := *w.buf
 	_, err := w.b.client.PutObject(ctx, &awss3.PutObjectInput{
 		Bucket: &w.b.bucket, Key: &key, Body: bytes.NewReader(part), ContentLength: aws.Int64(int64(len(part))),
-		ChecksumAlgorithm: types.ChecksumAlgorithmSha256, ChecksumSHA256: &cs, IfNoneMatch: aws.String("*"),
+		ChecksumAlgorithm: types.ChecksumAlgorithmSha256, ChecksumSHA256: &cs, IfNoneMatch: ifNoneMatch(w.replace),
 	}, unsignedPayload)
 	if err != nil && !w.b.lostRace(ctx, key, err) {
 		return w.b.mapErr(err)
@@ -597,7 +605,7 @@ func (w *writer) putMultipart(ctx context.Context, key string) error {
 	w.done = true
 	w.cancel()
 	w.release()
-	err = w.b.copy(ctx, w.key, key, w.n)
+	err = w.b.copy(ctx, w.key, key, w.n, w.replace)
 	cctx, cancel := cleanupContext(ctx)
 	defer cancel()
 	if _, derr := w.b.client.DeleteObject(cctx, &awss3.DeleteObjectInput{Bucket: &w.b.bucket, Key: &w.key}); derr != nil && err == nil {
@@ -607,13 +615,23 @@ func (w *writer) putMultipart(ctx context.Context, key string) error {
 	return err
 }
 
-// copy copies src to dst server-side, refusing to replace an existing dst.
-func (b *Backend) copy(ctx context.Context, src, dst string, size int64) error {
+// ifNoneMatch is the If-None-Match header of a write to a final key: "*"
+// (never replace an object) unless replace is set to overwrite a damaged one.
+func ifNoneMatch(replace bool) *string {
+	if replace {
+		return nil
+	}
+	return aws.String("*")
+}
+
+// copy copies src to dst server-side, refusing to replace an existing dst
+// unless replace is set (dst is a damaged object being repaired).
+func (b *Backend) copy(ctx context.Context, src, dst string, size int64, replace bool) error {
 	source := copySource(b.bucket, src)
 	if size <= b.copyLimit {
 		_, err := b.client.CopyObject(ctx, &awss3.CopyObjectInput{
 			Bucket: &b.bucket, Key: &dst, CopySource: &source,
-			ChecksumAlgorithm: types.ChecksumAlgorithmSha256, IfNoneMatch: aws.String("*"),
+			ChecksumAlgorithm: types.ChecksumAlgorithmSha256, IfNoneMatch: ifNoneMatch(replace),
 		})
 		if err != nil && !b.lostRace(ctx, dst, err) {
 			return b.mapErr(err)
@@ -652,7 +670,7 @@ func (b *Backend) copy(ctx context.Context, src, dst string, size int64) error {
 		parts = append(parts, cp)
 	}
 	_, err = b.client.CompleteMultipartUpload(ctx, &awss3.CompleteMultipartUploadInput{
-		Bucket: &b.bucket, Key: &dst, UploadId: id, IfNoneMatch: aws.String("*"),
+		Bucket: &b.bucket, Key: &dst, UploadId: id, IfNoneMatch: ifNoneMatch(replace),
 		MultipartUpload: &types.CompletedMultipartUpload{Parts: parts},
 	})
 	if err != nil {

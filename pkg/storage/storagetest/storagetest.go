@@ -766,3 +766,83 @@ func checkHealth(ctx context.Context, be storage.Backend) error {
 // failf formats a conformance failure. Messages start with the SPI method
 // that misbehaved (Get, Commit, …), so they are capitalised.
 func failf(format string, args ...any) error { return fmt.Errorf(format, args...) }
+
+// Damage replaces the stored object addr with other bytes behind the
+// backend's back, as a failing disk or a careless operator would.
+type Damage func(ctx context.Context, addr identity.Digest, b []byte) error
+
+// RunRepair holds a backend to the re-ingest rule (issue 14 item 3): a put
+// of an object whose stored copy is damaged replaces that copy with the
+// verified bytes instead of keeping it. damage corrupts a stored object;
+// sameSize says whether the backend also detects damage that keeps the
+// size (a flipped byte), which needs a re-hash of the stored copy.
+func RunRepair(t *testing.T, newBackend func(t *testing.T) (storage.Backend, Damage), sameSize bool) {
+	t.Helper()
+	t.Run("RepairOnReput", func(t *testing.T) {
+		be, damage := newBackend(t)
+		if err := CheckRepair(t.Context(), be, damage, sameSize); err != nil {
+			t.Error(err)
+		}
+	})
+}
+
+// CheckRepair is RunRepair's check on one backend: for a small and a
+// multi-part object, each damaged by truncation, by an appended byte and
+// (if sameSize) by a flipped byte, a second put through Commit (and through
+// CommitBatch when the backend offers it) leaves exactly the good bytes.
+func CheckRepair(ctx context.Context, be storage.Backend, damage Damage, sameSize bool) error {
+	type hurt struct {
+		name string
+		f    func([]byte) []byte
+	}
+	hurts := []hurt{
+		{"truncated", func(b []byte) []byte { return b[:len(b)-1] }},
+		{"extended", func(b []byte) []byte { return append(append([]byte(nil), b...), 0) }},
+	}
+	if sameSize {
+		hurts = append(hurts, hurt{"flipped", func(b []byte) []byte {
+			c := append([]byte(nil), b...)
+			c[len(c)/2] ^= 0x01
+			return c
+		}})
+	}
+	seed := uint64(7000)
+	for _, size := range []int{3000, 6 << 20} {
+		for _, h := range hurts {
+			for _, batch := range []bool{false, true} {
+				bc, ok := be.(storage.BatchCommitter)
+				if batch && !ok {
+					continue
+				}
+				seed++
+				good := data(seed, size)
+				addr, err := put(ctx, be, good, 1<<20)
+				if err != nil {
+					return err
+				}
+				if err := damage(ctx, addr, h.f(good)); err != nil {
+					return failf("damage %s: %w", addr, err)
+				}
+				if batch {
+					w, err := be.Create(ctx)
+					if err != nil {
+						return err
+					}
+					if _, err := w.Write(good); err != nil {
+						w.Cancel(ctx)
+						return err
+					}
+					if errs := bc.CommitBatch(ctx, []storage.Writer{w}, []identity.Digest{addr}); errs[0] != nil {
+						return failf("%s %d bytes, re-put by CommitBatch: %w", h.name, size, errs[0])
+					}
+				} else if _, err := put(ctx, be, good, 1<<20); err != nil {
+					return failf("%s %d bytes, re-put: %w", h.name, size, err)
+				}
+				if err := expectObject(ctx, be, addr, good); err != nil {
+					return failf("%s object of %d bytes (batch %v) was kept on re-put: %w", h.name, size, batch, err)
+				}
+			}
+		}
+	}
+	return nil
+}

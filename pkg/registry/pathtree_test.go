@@ -1,0 +1,92 @@
+package registry
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/artifactstore/artifact-store/pkg/db"
+	"github.com/artifactstore/artifact-store/pkg/db/dbtest"
+	"github.com/artifactstore/artifact-store/pkg/ref"
+)
+
+// TestFileUnderFileRefused (issue 14 item 6): a package never holds both
+// "x" and "x/y" — not in one batch, not across ingests in either order —
+// and a refused ingest stores nothing.
+func TestFileUnderFileRefused(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		ctx := context.Background()
+		r := newRegistry(t, d)
+		input := func(p string) Input {
+			b := []byte("bytes of " + p)
+			s := sumOf(b)
+			return Input{Path: p, Expect: &s, Open: func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil }}
+		}
+		ingest := func(pkg ref.Ref, paths ...string) error {
+			var in []Input
+			for _, p := range paths {
+				in = append(in, input(p))
+			}
+			_, err := r.IngestFiles(ctx, pkg, in, BatchOptions{Workers: 2})
+			return err
+		}
+		for _, tc := range []struct {
+			name         string
+			first, then  []string
+			want, stored []string
+		}{
+			{"one batch", nil, []string{"a", "x", "x/y"}, []string{`"x" and "x/y"`}, nil},
+			{"file then below", []string{"x", "x-1"}, []string{"b", "x/y/z"}, []string{`holds the file "x"`, `"x/y/z"`}, []string{"x", "x-1"}},
+			{"below then file", []string{"x/y/z", "x0"}, []string{"b", "x/y"}, []string{`holds "x/y/z"`, `"x/y" cannot be added`}, []string{"x/y/z", "x0"}},
+			{"siblings fine", []string{"x/y", "x-"}, []string{"x/z", "x.y", "xy"}, nil, []string{"x-", "x.y", "x/y", "x/z", "xy"}},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				pkg := ref.Version("tree", strings.ReplaceAll(tc.name, " ", "-"))
+				if err := r.CreatePackage(ctx, pkg, CreateOptions{}); err != nil {
+					t.Fatal(err)
+				}
+				if tc.first != nil {
+					if err := ingest(pkg, tc.first...); err != nil {
+						t.Fatal(err)
+					}
+				}
+				err := ingest(pkg, tc.then...)
+				if tc.want == nil {
+					if err != nil {
+						t.Fatalf("ingest %q: %v", tc.then, err)
+					}
+				} else {
+					if !errors.Is(err, ErrConflict) {
+						t.Fatalf("ingest %q after %q: %v, want ErrConflict", tc.then, tc.first, err)
+					}
+					for _, w := range tc.want {
+						if !strings.Contains(err.Error(), w) {
+							t.Errorf("error %q does not name %s", err, w)
+						}
+					}
+				}
+				fs, err := r.Files(ctx, pkg)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var got []string
+				for _, f := range fs {
+					got = append(got, f.Path)
+				}
+				slices.Sort(got)
+				if !slices.Equal(got, tc.stored) {
+					t.Errorf("package holds %q, want %q", got, tc.stored)
+				}
+				if tc.want == nil {
+					if _, err := r.FinalizePackage(ctx, pkg, FinalizeOptions{}); err != nil {
+						t.Errorf("finalize: %v", err)
+					}
+				}
+			})
+		}
+	})
+}
