@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/artifactstore/artifact-store/internal/tooltest"
 	"github.com/artifactstore/artifact-store/pkg/db"
 )
 
@@ -16,6 +17,7 @@ import (
 // as-scrub --presence and the full as-scrub exit 4 naming the missing
 // object.
 func TestRestoredCopyCheck(t *testing.T) {
+	sqlite3 := tooltest.RequirePeer(t, "sqlite3") // the backup recipe's tool
 	e := newEnv(t, db.SQLite)
 	src := t.TempDir()
 	for i := range 40 {
@@ -24,7 +26,7 @@ func TestRestoredCopyCheck(t *testing.T) {
 	e.ok(`as-digest ` + src + ` | as-put --package app@1.2.3 --root ` + src + ` --finalize > /dev/null`)
 	backup := t.TempDir()
 	store := strings.TrimPrefix(e.dbURL, "sqlite:")
-	e.ok(`sqlite3 ` + store + ` ".backup '` + backup + `/store.db'" && cp -a ` + e.root + ` ` + backup + `/objects`)
+	e.ok(sqlite3 + ` ` + store + ` ".backup '` + backup + `/store.db'" && cp -a ` + e.root + ` ` + backup + `/objects`)
 	recipe := func() []int {
 		var codes []int
 		for _, c := range []string{
