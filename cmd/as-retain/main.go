@@ -218,4 +218,3 @@ func remove(ctx context.Context, args []string, stdio cli.Stdio) error {
 	}
 	return w.Flush()
 }
-
