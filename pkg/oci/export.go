@@ -9,15 +9,17 @@ import (
 
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/artifactstore/artifact-store/pkg/identity"
 	"github.com/artifactstore/artifact-store/pkg/records"
 	"github.com/artifactstore/artifact-store/pkg/ref"
-	"github.com/artifactstore/artifact-store/pkg/registry"
 )
 
-// Source is what Export reads a package from (a *registry.Registry).
+// Source is what Export reads a package from (a *registry.Registry): its
+// manifest, then each file's bytes by content address (one lookup per
+// object, not a package and path resolution per file), verified while read.
 type Source interface {
 	GetManifestBytes(ctx context.Context, r ref.Ref, f records.Format) ([]byte, error)
-	GetFile(ctx context.Context, r ref.Ref, path string, offset, length int64) (io.ReadCloser, registry.File, error)
+	OpenObject(ctx context.Context, d identity.Digest, offset, length int64) (io.ReadCloser, identity.Digest, error)
 }
 
 // ExportOptions tune Export.
@@ -73,9 +75,9 @@ func Export(ctx context.Context, src Source, r ref.Ref, w LayoutWriter, opts Exp
 	}
 	if err := forEach(ctx, todo, workers, func(ctx context.Context, i int) error {
 		f := a.Package.Files[i]
-		rc, _, err := src.GetFile(ctx, r, f.Path, 0, -1)
+		rc, _, err := src.OpenObject(ctx, f.ContentAddress, 0, -1)
 		if err != nil {
-			return err
+			return fmt.Errorf("oci: export %s of %s: %w", f.Path, r, err)
 		}
 		defer rc.Close()
 		if err := w.WriteBlob(ctx, a.Manifest.Layers[i], rc); err != nil {
