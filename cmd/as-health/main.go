@@ -135,6 +135,7 @@ func run(ctx context.Context, args []string, stdio cli.Stdio) error {
 
 	if *check {
 		rep := checker.Check(ctx)
+		log.Debug("store checked", "database", db.Redact(cfg.DatabaseURL), "backend", cfg.StorageBackend, "status", rep.Status)
 		b, err := json.MarshalIndent(rep, "", "  ")
 		if err != nil {
 			return err

@@ -54,7 +54,23 @@ func (f *StoreFlags) Open(ctx context.Context, tool string, a store.Access) (*st
 	if actor == "" {
 		actor = DefaultActor()
 	}
-	return store.Open(ctx, store.Options{Config: cfg, Access: a, Actor: actor, Tool: tool, Build: tool + " " + Version(), Now: f.Now})
+	t0 := time.Now()
+	st, err := store.Open(ctx, store.Options{Config: cfg, Access: a, Actor: actor, Tool: tool, Build: tool + " " + Version(), Now: f.Now})
+	logOpen(cfg, "store opened", err, t0, "backend", cfg.StorageBackend, "actor", actor)
+	return st, err
+}
+
+// logOpen logs, at debug level on standard error through the tool's
+// logger ($ARTIFACTSTORE_LOG_LEVEL, --log-level), which store a tool
+// opened (the URL redacted) and how long it took, or why it failed.
+func logOpen(cfg config.Config, msg string, err error, t0 time.Time, attrs ...any) {
+	log := Logger(os.Stderr, cfg)
+	attrs = append([]any{"database", db.Redact(cfg.DatabaseURL), "ms", float64(time.Since(t0).Microseconds()) / 1000}, attrs...)
+	if err != nil {
+		log.Debug(msg+": failed", append(attrs, "err", err)...)
+		return
+	}
+	log.Debug(msg, attrs...)
 }
 
 // OpenDB opens only the configured database, for tools that need no bytes.
@@ -63,7 +79,9 @@ func (f *StoreFlags) OpenDB(ctx context.Context, a store.Access) (*db.DB, config
 	if err != nil {
 		return nil, cfg, err
 	}
+	t0 := time.Now()
 	d, err := store.OpenDB(ctx, cfg, a)
+	logOpen(cfg, "database opened", err, t0)
 	return d, cfg, err
 }
 
