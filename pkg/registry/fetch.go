@@ -13,6 +13,8 @@ import (
 	"strings"
 	"sync"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/artifactstore/artifact-store/pkg/ref"
 )
 
@@ -52,7 +54,7 @@ func (r *Registry) FetchPackage(ctx context.Context, rf ref.Ref, dir string, opt
 		return FetchResult{}, err
 	}
 	res := FetchResult{Ref: p.Ref}
-	files, err := r.Files(ctx, p.Ref)
+	files, err := r.packageFiles(ctx, p.Ref)
 	if err != nil {
 		return res, err
 	}
@@ -81,59 +83,36 @@ func (r *Registry) FetchPackage(ctx context.Context, rf ref.Ref, dir string, opt
 		}
 		return res, fmt.Errorf("%w: %s already has %s%s (overwrite to replace)", ErrOutputExists, dir, strings.Join(exist, ", "), more)
 	}
-	workers := max(opts.Workers, 1)
-	if opts.Workers == 0 {
+	workers := opts.Workers
+	if workers == 0 {
 		workers = 4
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var (
-		mu    sync.Mutex
-		first error
-		wg    sync.WaitGroup
-		next  = make(chan File)
-	)
-	fail := func(err error) {
-		mu.Lock()
-		if first == nil {
-			first = err
-			cancel()
-		}
-		mu.Unlock()
-	}
-	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for f := range next {
-				if err := r.fetchFile(ctx, root, f, opts.Overwrite); err != nil {
-					fail(fmt.Errorf("registry: fetch %s of %s into %s: %w", f.Path, p.Ref, dir, err))
-					continue
-				}
-				mu.Lock()
-				res.Files++
-				res.Bytes += f.Size
-				if opts.Progress != nil {
-					opts.Progress(f)
-				}
-				mu.Unlock()
-			}
-		}()
-	}
-feed:
+	workers = max(workers, 1)
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(workers)
+	var mu sync.Mutex
 	for _, f := range files {
-		select {
-		case next <- f:
-		case <-ctx.Done():
-			break feed
+		if gctx.Err() != nil {
+			break
 		}
+		g.Go(func() error {
+			if err := r.fetchFile(gctx, root, f, opts.Overwrite); err != nil {
+				return fmt.Errorf("registry: fetch %s of %s into %s: %w", f.Path, p.Ref, dir, err)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			res.Files++
+			res.Bytes += f.Size
+			if opts.Progress != nil {
+				opts.Progress(f)
+			}
+			return nil
+		})
 	}
-	close(next)
-	wg.Wait()
-	if first == nil && ctx.Err() != nil {
-		first = ctx.Err()
+	if err := g.Wait(); err != nil {
+		return res, err
 	}
-	return res, first
+	return res, ctx.Err()
 }
 
 // fetchFile writes one file through a temporary beside it and publishes it.

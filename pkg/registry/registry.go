@@ -299,7 +299,11 @@ func (r *Registry) Files(ctx context.Context, ref ref.Ref) ([]File, error) {
 	if err != nil {
 		return nil, err
 	}
-	ref = p.Ref
+	return r.packageFiles(ctx, p.Ref)
+}
+
+// packageFiles lists the files of the resolved version ref, sorted by path.
+func (r *Registry) packageFiles(ctx context.Context, ref ref.Ref) ([]File, error) {
 	rows, err := r.db.SQL.QueryContext(ctx, `SELECT path, size, content_address, digest_sha256 FROM artifact_files
 		WHERE package_name = $1 AND package_version = $2`, ref.Name, ref.Version)
 	if err != nil {
