@@ -14,7 +14,6 @@ import (
 	"github.com/artifactstore/artifact-store/internal/cli"
 	"github.com/artifactstore/artifact-store/pkg/manifest"
 	"github.com/artifactstore/artifact-store/pkg/oci"
-	"github.com/artifactstore/artifact-store/pkg/records"
 	"github.com/artifactstore/artifact-store/pkg/ref"
 	"github.com/artifactstore/artifact-store/pkg/store"
 )
@@ -184,11 +183,7 @@ func importLayout(ctx context.Context, args []string, stdio cli.Stdio) error {
 		fmt.Fprintf(stdio.Err, "as-oci: imported %s (%d files) as %s\n", rec.OCIManifest, rec.Files, rec.Package)
 		return nil
 	}
-	w := records.NewWriter(stdio.Out, cli.OutputFormat(stdio.Out, true))
-	if err := w.Write(rec); err != nil {
-		return err
-	}
-	return w.Flush()
+	return cli.WriteRecords(stdio.Out, true, rec)
 }
 
 // openLayout opens LAYOUT[:REF]: a directory, a tar file, or "-" (a tar on

@@ -9,7 +9,6 @@ import (
 
 	"github.com/artifactstore/artifact-store/internal/cli"
 	"github.com/artifactstore/artifact-store/pkg/events"
-	"github.com/artifactstore/artifact-store/pkg/records"
 	"github.com/artifactstore/artifact-store/pkg/ref"
 	"github.com/artifactstore/artifact-store/pkg/registry"
 	"github.com/artifactstore/artifact-store/pkg/store"
@@ -170,18 +169,15 @@ func expire(ctx context.Context, args []string, stdio cli.Stdio) error {
 	if err != nil {
 		return err
 	}
-	w := records.NewWriter(stdio.Out, cli.OutputFormat(stdio.Out, *asJSON))
-	for _, e := range ended {
-		if err := w.Write(e); err != nil {
-			return err
-		}
+	if err := cli.WriteRecords(stdio.Out, *asJSON, ended...); err != nil {
+		return err
 	}
 	verb := "ended"
 	if *dry {
 		verb = "would end"
 	}
 	fmt.Fprintf(stdio.Err, "as-retain: %s %d package(s)\n", verb, len(ended))
-	return w.Flush()
+	return nil
 }
 
 func remove(ctx context.Context, args []string, stdio cli.Stdio) error {
@@ -212,9 +208,5 @@ func remove(ctx context.Context, args []string, stdio cli.Stdio) error {
 	if err != nil {
 		return err
 	}
-	w := records.NewWriter(stdio.Out, cli.OutputFormat(stdio.Out, *asJSON))
-	if err := w.Write(e); err != nil {
-		return err
-	}
-	return w.Flush()
+	return cli.WriteRecords(stdio.Out, *asJSON, e)
 }

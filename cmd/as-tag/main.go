@@ -7,7 +7,6 @@ import (
 	"fmt"
 
 	"github.com/artifactstore/artifact-store/internal/cli"
-	"github.com/artifactstore/artifact-store/pkg/records"
 	"github.com/artifactstore/artifact-store/pkg/ref"
 	"github.com/artifactstore/artifact-store/pkg/registry"
 	"github.com/artifactstore/artifact-store/pkg/store"
@@ -56,7 +55,6 @@ func run(ctx context.Context, args []string, stdio cli.Stdio) error {
 		fmt.Fprintln(stdio.Out, "as-tag", cli.Version())
 		return nil
 	}
-	w := records.NewWriter(stdio.Out, cli.OutputFormat(stdio.Out, *asJSON))
 	switch {
 	case *del != "" && (*list != "" || len(pos) > 0), *list != "" && len(pos) > 0:
 		return cli.Usagef("give one of: REF TAG, --delete NAME:TAG, --list NAME")
@@ -74,7 +72,7 @@ func run(ctx context.Context, args []string, stdio cli.Stdio) error {
 		if err != nil {
 			return err
 		}
-		return write(w, res.Tag)
+		return cli.WriteRecords(stdio.Out, *asJSON, res.Tag)
 	case *list != "":
 		if err := ref.CheckName(*list); err != nil {
 			return cli.Usagef("--list: %v", err)
@@ -88,7 +86,7 @@ func run(ctx context.Context, args []string, stdio cli.Stdio) error {
 		if err != nil {
 			return err
 		}
-		return write(w, tags...)
+		return cli.WriteRecords(stdio.Out, *asJSON, tags...)
 	case len(pos) != 2:
 		return cli.Usagef("want REF TAG (e.g. as-tag app@1.2.3 stable), --delete NAME:TAG or --list NAME")
 	}
@@ -111,14 +109,5 @@ func run(ctx context.Context, args []string, stdio cli.Stdio) error {
 	if res.Unchanged {
 		fmt.Fprintf(stdio.Err, "as-tag: %s:%s already points at %s\n", res.Name, res.Tag, res.Version)
 	}
-	return write(w, res.Tag)
-}
-
-func write(w *records.Writer, tags ...registry.Tag) error {
-	for _, t := range tags {
-		if err := w.Write(t); err != nil {
-			return err
-		}
-	}
-	return w.Flush()
+	return cli.WriteRecords(stdio.Out, *asJSON, res.Tag)
 }

@@ -19,6 +19,18 @@ func OutputFormat(w io.Writer, asJSON bool) records.Format {
 	return records.CBOR
 }
 
+// WriteRecords writes recs to w in OutputFormat(w, asJSON), each a record
+// (a CBOR item, or a JSON line), and flushes.
+func WriteRecords[T any](w io.Writer, asJSON bool, recs ...T) error {
+	rw := records.NewWriter(w, OutputFormat(w, asJSON))
+	for _, r := range recs {
+		if err := rw.Write(r); err != nil {
+			return err
+		}
+	}
+	return rw.Flush()
+}
+
 // WriteManifest writes canonical manifest bytes in format f: as they are,
 // or as their JCS projection followed by a newline.
 func WriteManifest(w io.Writer, mb []byte, f records.Format) error {

@@ -78,3 +78,18 @@ func TestServeListenError(t *testing.T) {
 		t.Fatalf("Serve on a bad address = %v", err)
 	}
 }
+
+// TestWriteRecords: one JSON line per record with asJSON, a CBOR sequence
+// otherwise (a pipe is not a terminal).
+func TestWriteRecords(t *testing.T) {
+	type rec struct {
+		N int `cbor:"n" json:"n"`
+	}
+	var j, c bytes.Buffer
+	if err := WriteRecords(&j, true, rec{1}, rec{2}); err != nil || j.String() != "{\"n\":1}\n{\"n\":2}\n" {
+		t.Fatalf("JSON: %q, %v", j.String(), err)
+	}
+	if err := WriteRecords(&c, false, rec{1}); err != nil || c.String() != "\xa1\x61n\x01" {
+		t.Fatalf("CBOR: %x, %v", c.Bytes(), err)
+	}
+}
