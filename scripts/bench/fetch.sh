@@ -10,9 +10,7 @@ work=$(mktemp -d /tmp/as-fetch.XXXXXX); trap 'rm -rf "$work"' EXIT
 export PATH=$bin:$PATH
 u="sqlite:$work/s.db"
 for set in tree big; do
-  src=$data/tree; files=$(find "$src" -type f | wc -l); bytes=$(du -sb --apparent-size "$src" | cut -f1)
-  [ $set = big ] && { src=$data/big.bin; files=1; bytes=$(stat -c %s "$src"); }
-  root=$data; [ $set = tree ] && root=$src
+  dataset "$data" $set
   find "$src" -type f | as-digest | as-put --db "$u" --storage-root "$work/objects" --root "$root" --package fetch-$set@1 --finalize >/dev/null
   measure "as-get --into ($set)" "rm -rf '$work/out' && sync && as-get --db '$u' --storage-root '$work/objects' --package fetch-$set@1 --into '$work/out' 2>/dev/null && sync"
   measure "cp -r + sync ($set)" "rm -rf '$work/cp' && sync && cp -r '$src' '$work/cp' && sync"

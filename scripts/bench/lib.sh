@@ -31,3 +31,12 @@ table() {
 peak_rss_mib() {
   /usr/bin/time -f %M bash -c "exec $1" 2>&1 >/dev/null | tail -1 | awk '{printf "%.1f", $1/1024}'
 }
+# dataset DATA SET  sets src, files, bytes and root (the --root for as-put)
+# for SET "tree" (the 20,000-file tree) or "big" (the 1 GiB file).
+dataset() {
+  if [ "$2" = big ]; then
+    src=$1/big.bin files=1 bytes=$(stat -c %s "$src") root=$1
+  else
+    src=$1/tree files=$(find "$src" -type f | wc -l) bytes=$(du -sb --apparent-size "$src" | cut -f1) root=$src
+  fi
+}

@@ -11,9 +11,7 @@ work=$(mktemp -d /tmp/as-oci.XXXXXX); trap 'rm -rf "$work"' EXIT
 export PATH=$bin:$PATH
 u="sqlite:$work/s.db"
 for set in tree big; do
-  src=$data/tree; files=$(find "$src" -type f | wc -l); bytes=$(du -sb --apparent-size "$src" | cut -f1)
-  [ $set = big ] && { src=$data/big.bin; files=1; bytes=$(stat -c %s "$src"); }
-  root=$data; [ $set = tree ] && root=$src
+  dataset "$data" $set
   find "$src" -type f | as-digest | as-put --db "$u" --storage-root "$work/objects" --root "$root" --package oci-$set@1 --finalize >/dev/null
   as-oci export --db "$u" --storage-root "$work/objects" oci-$set@1 "$work/keep-$set" 2>/dev/null
   measure "as-oci export ($set)" "rm -rf '$work/lay' && sync && as-oci export --db '$u' --storage-root '$work/objects' oci-$set@1 '$work/lay' && sync"
