@@ -50,6 +50,13 @@ func freeAddr(t *testing.T) string {
 // storeEnv is the environment of one store: a database and a backend.
 type storeEnv []string
 
+// eachStore runs f as a subtest on each set-up: a fresh SQLite + local
+// store and a fresh PostgreSQL + S3 one.
+func eachStore(t *testing.T, f func(t *testing.T, env storeEnv)) {
+	t.Run("sqlite+local", func(t *testing.T) { f(t, sqliteLocal(t)) })
+	t.Run("postgres+s3", func(t *testing.T) { f(t, postgresS3(t)) })
+}
+
 // sqliteLocal is a fresh SQLite + local store.
 func sqliteLocal(t *testing.T) storeEnv {
 	dir := t.TempDir()
@@ -117,8 +124,7 @@ func TestConformance(t *testing.T) {
 		t.Skip("short")
 	}
 	bin := conformanceBin(t)
-	t.Run("sqlite+local", func(t *testing.T) { runConformance(t, bin, startServeOn(t, sqliteLocal(t))) })
-	t.Run("postgres+s3", func(t *testing.T) { runConformance(t, bin, startServeOn(t, postgresS3(t))) })
+	eachStore(t, func(t *testing.T, env storeEnv) { runConformance(t, bin, startServeOn(t, env)) })
 }
 
 // runConformance runs the suite against the registry at addr.
