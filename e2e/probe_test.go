@@ -6,7 +6,6 @@ import (
 	"bufio"
 	"bytes"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -122,18 +121,6 @@ func TestFileAndDirectoryRefused(t *testing.T) {
 	}
 }
 
-// refusedAddr is a loopback address where nothing listens.
-func refusedAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
-}
-
 // TestQueryPasswordMasked (issue 14 item 2): a password given as the URL's
 // ?password= parameter appears in none of the three outputs where the probe
 // saw it: a tool's connection error, as-health's start-up log line, and the
@@ -145,7 +132,7 @@ func TestQueryPasswordMasked(t *testing.T) {
 	if err := os.MkdirAll(filepath.Join(root, "tmp"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	u := "postgres://u@" + refusedAddr(t) + "/db?sslmode=disable&password=" + secret
+	u := "postgres://u@" + tooltest.FreeAddr(t) + "/db?sslmode=disable&password=" + secret
 	noSecret := func(what string, b []byte) {
 		t.Helper()
 		if bytes.Contains(b, []byte(secret)) {
@@ -163,7 +150,7 @@ func TestQueryPasswordMasked(t *testing.T) {
 	r = tooltest.Run(t, dir, nil, nil, "as-health", "--check", "--timeout", "2s", "--db", u, "--storage-root", root)
 	noSecret("as-health --check's JSON", r.Stdout)
 
-	addr := refusedAddr(t)
+	addr := tooltest.FreeAddr(t)
 	cmd := exec.Command(tooltest.Path(t, "as-health"), "--addr", addr, "--timeout", "2s", "--db", u, "--storage-root", root)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {

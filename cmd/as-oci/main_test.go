@@ -5,15 +5,12 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/artifactstore/artifact-store/internal/tooltest"
 )
@@ -251,25 +248,5 @@ func TestPeers(t *testing.T) {
 // serve starts as-serve on a fresh store and returns its address.
 func serve(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	cmd := exec.Command(tooltest.Path(t, "as-serve"), "--addr", addr)
-	cmd.Env = append(append(os.Environ(), newStore(t)...), "ARTIFACTSTORE_LOG_LEVEL=warn")
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Signal(os.Interrupt); cmd.Wait() })
-	for i := 0; i < 100; i++ {
-		if resp, err := http.Get("http://" + addr + "/v2/"); err == nil {
-			resp.Body.Close()
-			return addr
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Fatal("as-serve did not start")
-	return ""
+	return tooltest.StartServe(t, newStore(t))
 }

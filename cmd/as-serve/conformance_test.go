@@ -2,15 +2,12 @@ package main
 
 import (
 	"bytes"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"testing"
-	"time"
 
 	"github.com/artifactstore/artifact-store/internal/tooltest"
 	"github.com/artifactstore/artifact-store/pkg/db/dbtest"
@@ -37,15 +34,7 @@ func conformanceBin(t *testing.T) string {
 	return p
 }
 
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
+func freeAddr(t *testing.T) string { return tooltest.FreeAddr(t) }
 
 // storeEnv is the environment of one store: a database and a backend.
 type storeEnv []string
@@ -87,32 +76,7 @@ func postgresS3(t *testing.T) storeEnv {
 // answers.
 func startServeOn(t *testing.T, env storeEnv, extra ...string) string {
 	t.Helper()
-	addr := freeAddr(t)
-	cmd := exec.Command(tooltest.Path(t, "as-serve"), append([]string{"--addr", addr, "--actor", "conformance"}, extra...)...)
-	cmd.Env = append(append(os.Environ(), env...), "ARTIFACTSTORE_LOG_LEVEL=warn")
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Signal(os.Interrupt)
-		cmd.Wait()
-		if bytes.Contains(stderr.Bytes(), []byte("panic")) {
-			t.Errorf("as-serve logged a panic:\n%s", stderr.Bytes())
-		}
-	})
-	for i := 0; ; i++ {
-		resp, err := http.Get("http://" + addr + "/v2/")
-		if err == nil {
-			resp.Body.Close()
-			return addr
-		}
-		if i > 100 {
-			t.Fatalf("as-serve did not start: %v\n%s", err, stderr.Bytes())
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	return tooltest.StartServe(t, env, append([]string{"--actor", "conformance"}, extra...)...)
 }
 
 // TestConformance runs the OCI distribution-spec conformance suite with

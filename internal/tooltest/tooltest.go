@@ -7,11 +7,14 @@ package tooltest
 import (
 	"bytes"
 	"errors"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"sync"
 	"testing"
+	"time"
 )
 
 var (
@@ -133,4 +136,50 @@ func CachedPeer(t testing.TB, name string) string {
 		}
 	}
 	return RequirePeer(t, name)
+}
+
+// FreeAddr returns a loopback host:port where nothing listens (it was free
+// a moment ago).
+func FreeAddr(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// StartServe runs the built as-serve on a free loopback address with env
+// (the store's ARTIFACTSTORE_* settings) and extra arguments, waits until
+// /v2/ answers, and returns the address. At cleanup it is interrupted and
+// waited for; a panic in its log fails the test.
+func StartServe(t testing.TB, env []string, extra ...string) string {
+	t.Helper()
+	addr := FreeAddr(t)
+	cmd := exec.Command(Path(t, "as-serve"), append([]string{"--addr", addr, "--actor", "test"}, extra...)...)
+	cmd.Env = append(append(os.Environ(), env...), "ARTIFACTSTORE_LOG_LEVEL=warn")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Signal(os.Interrupt)
+		cmd.Wait()
+		if bytes.Contains(stderr.Bytes(), []byte("panic")) {
+			t.Errorf("as-serve logged a panic:\n%s", stderr.Bytes())
+		}
+	})
+	for i := 0; ; i++ {
+		resp, err := http.Get("http://" + addr + "/v2/")
+		if err == nil {
+			resp.Body.Close()
+			return addr
+		}
+		if i > 100 {
+			t.Fatalf("as-serve did not start: %v\n%s", err, stderr.Bytes())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
