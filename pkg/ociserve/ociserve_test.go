@@ -3,6 +3,7 @@ package ociserve
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -202,5 +203,66 @@ func TestParsePath(t *testing.T) {
 		if k != want.k || n != want.name || a != want.arg {
 			t.Errorf("%s: %v %q %q", p, k, n, a)
 		}
+	}
+}
+
+// TestPutLastChunk: the PUT that closes an upload streams its chunk into
+// the store behind the staged bytes. A last chunk shorter than its
+// Content-Range is SIZE_INVALID and a wrong digest DIGEST_INVALID; either
+// leaves the staged bytes as they were, so the right PUT still completes.
+func TestPutLastChunk(t *testing.T) {
+	ts := newServer(t, &Access{Anonymous: true}, "", nil)
+	blob := []byte("first chunk|second chunk")
+	dg := digest.FromBytes(blob)
+	resp := do(t, "POST", ts.URL+"/v2/app/blobs/uploads/", nil)
+	loc := ts.URL + resp.Header.Get("Location")
+	if resp = do(t, "PATCH", loc, blob[:12], "Content-Range", "0-11", "Content-Type", "application/octet-stream"); resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("PATCH: %s", resp.Status)
+	}
+	sep := "?"
+	if strings.Contains(loc, "?") {
+		sep = "&"
+	}
+	code := func(resp *http.Response, body []byte) string {
+		t.Helper()
+		var e errorBody
+		if err := json.Unmarshal(body, &e); err != nil || len(e.Errors) == 0 {
+			t.Fatalf("%s: not an error body: %q", resp.Status, body)
+		}
+		return e.Errors[0].Code
+	}
+	put := func(d digest.Digest, body []byte, cr string) (*http.Response, []byte) {
+		t.Helper()
+		req, _ := http.NewRequest("PUT", loc+sep+"digest="+d.String(), bytes.NewReader(body))
+		req.Header.Set("Content-Range", cr)
+		req.ContentLength = -1 // chunked, so the server sees a short body
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp, b
+	}
+	if resp, b := put(dg, blob[12:20], "12-23"); resp.StatusCode != http.StatusBadRequest || code(resp, b) != CodeSizeInvalid {
+		t.Fatalf("short last chunk: %s %s", resp.Status, b)
+	}
+	if resp, b := put(digest.FromString("other"), blob[12:], "12-23"); resp.StatusCode != http.StatusBadRequest || code(resp, b) != CodeDigestInvalid {
+		t.Fatalf("wrong digest: %s %s", resp.Status, b)
+	}
+	if resp = do(t, "GET", loc, nil); resp.StatusCode != http.StatusNoContent || resp.Header.Get("Range") != "0-11" {
+		t.Fatalf("status after failed PUTs: %s Range %q, want 204 0-11", resp.Status, resp.Header.Get("Range"))
+	}
+	if resp, b := put(dg, blob[12:], "12-23"); resp.StatusCode != http.StatusCreated {
+		t.Fatalf("PUT: %s %s", resp.Status, b)
+	}
+	req, _ := http.NewRequest("GET", ts.URL+"/v2/app/blobs/"+dg.String(), nil)
+	got, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer got.Body.Close()
+	if b, _ := io.ReadAll(got.Body); !bytes.Equal(b, blob) {
+		t.Fatalf("blob reads back %q, want %q", b, blob)
 	}
 }

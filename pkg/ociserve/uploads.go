@@ -101,46 +101,67 @@ func rangeHeader(size int64) string {
 	return "0-" + itoa(max(size-1, 0))
 }
 
-// appendChunk appends a request body to the staging file f. With a
-// Content-Range, the chunk must start where the upload ends (else 416,
-// with the session's Location and Range so the client can resume) and
-// carry exactly the bytes it announces. A failed append leaves the file as
-// it was.
-func (s *Server) appendChunk(w http.ResponseWriter, r *http.Request, name, id string, f *os.File) (int64, error) {
+// chunk returns the bytes of a PATCH or PUT body that extend an upload of
+// size bytes. With a Content-Range, the chunk must start where the upload
+// ends (else 416, with the session's Location and Range so the client can
+// resume) and the reader yields exactly the bytes it announces (fewer is
+// SIZE_INVALID when the body ends); want is their number, or -1 when the
+// request does not say.
+func chunk(r *http.Request, name, id string, size int64) (body io.Reader, want int64, err error) {
+	cr := r.Header.Get("Content-Range")
+	if cr == "" {
+		return r.Body, r.ContentLength, nil
+	}
+	start, end, err := parseContentRange(cr)
+	if err != nil {
+		return nil, 0, newError(http.StatusBadRequest, CodeBlobUploadInvalid, err.Error())
+	}
+	if start != size {
+		e := newError(http.StatusRequestedRangeNotSatisfiable, CodeBlobUploadInvalid,
+			fmt.Sprintf("chunk starts at %d; the upload has %d bytes (chunks must arrive in order)", start, size))
+		e.Header = http.Header{"Location": {"/v2/" + name + "/blobs/uploads/" + id}, "Range": {rangeHeader(size)}, "Docker-Upload-Uuid": {id}}
+		return nil, 0, e
+	}
+	want = end - start + 1
+	if r.ContentLength >= 0 && r.ContentLength != want {
+		return nil, 0, newError(http.StatusBadRequest, CodeSizeInvalid,
+			fmt.Sprintf("Content-Range announces %d bytes, Content-Length %d", want, r.ContentLength))
+	}
+	return &exactReader{r: io.LimitReader(r.Body, want), left: want}, want, nil
+}
+
+// exactReader reads a chunk whose length Content-Range announced; ending
+// early is SIZE_INVALID.
+type exactReader struct {
+	r    io.Reader
+	left int64
+}
+
+func (e *exactReader) Read(p []byte) (int, error) {
+	n, err := e.r.Read(p)
+	e.left -= int64(n)
+	if err == io.EOF && e.left > 0 {
+		err = newError(http.StatusBadRequest, CodeSizeInvalid, fmt.Sprintf("chunk ended %d bytes short of its Content-Range", e.left))
+	}
+	return n, err
+}
+
+// appendChunk appends a request body (see chunk) to the staging file f
+// and syncs it. A failed append leaves the file as it was.
+func (s *Server) appendChunk(r *http.Request, name, id string, f *os.File) (int64, error) {
 	fi, err := f.Stat()
 	if err != nil {
 		return 0, err
 	}
 	size := fi.Size()
-	want := int64(-1)
-	if cr := r.Header.Get("Content-Range"); cr != "" {
-		start, end, err := parseContentRange(cr)
-		if err != nil {
-			return size, newError(http.StatusBadRequest, CodeBlobUploadInvalid, err.Error())
-		}
-		if start != size {
-			e := newError(http.StatusRequestedRangeNotSatisfiable, CodeBlobUploadInvalid,
-				fmt.Sprintf("chunk starts at %d; the upload has %d bytes (chunks must arrive in order)", start, size))
-			e.Header = http.Header{"Location": {"/v2/" + name + "/blobs/uploads/" + id}, "Range": {rangeHeader(size)}, "Docker-Upload-Uuid": {id}}
-			return size, e
-		}
-		want = end - start + 1
-		if r.ContentLength >= 0 && r.ContentLength != want {
-			return size, newError(http.StatusBadRequest, CodeSizeInvalid,
-				fmt.Sprintf("Content-Range announces %d bytes, Content-Length %d", want, r.ContentLength))
-		}
+	src, _, err := chunk(r, name, id, size)
+	if err != nil {
+		return size, err
 	}
 	if _, err := f.Seek(size, io.SeekStart); err != nil {
 		return size, err
 	}
-	src := io.Reader(r.Body)
-	if want >= 0 {
-		src = io.LimitReader(r.Body, want)
-	}
 	n, err := io.Copy(f, src)
-	if err == nil && want >= 0 && n != want {
-		err = newError(http.StatusBadRequest, CodeSizeInvalid, fmt.Sprintf("chunk has %d bytes, Content-Range announced %d", n, want))
-	}
 	if err == nil {
 		err = f.Sync()
 	}
@@ -249,7 +270,7 @@ func (s *Server) patchUpload(w http.ResponseWriter, r *http.Request, q *request)
 		return err
 	}
 	defer unlock()
-	size, err := s.appendChunk(w, r, q.name, q.arg, f)
+	size, err := s.appendChunk(r, q.name, q.arg, f)
 	if err != nil {
 		return err
 	}
@@ -273,14 +294,26 @@ func (s *Server) putUpload(w http.ResponseWriter, r *http.Request, q *request) e
 		return err
 	}
 	defer unlock()
-	size, err := s.appendChunk(w, r, q.name, q.arg, f)
+	// The last chunk streams straight into the store behind the staged
+	// bytes: it is never staged, so a monolithic PUT writes the blob once.
+	// A failed PUT leaves the staged upload as it was.
+	fi, err := f.Stat()
 	if err != nil {
 		return err
+	}
+	staged := fi.Size()
+	body, want, err := chunk(r, q.name, q.arg, staged)
+	if err != nil {
+		return err
+	}
+	size := int64(-1)
+	if want >= 0 {
+		size = staged + want
 	}
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		return err
 	}
-	b, err := q.reg.PutOCIBlob(r.Context(), q.name, d, f, size, q.arg)
+	b, err := q.reg.PutOCIBlob(r.Context(), q.name, d, io.MultiReader(io.LimitReader(f, staged), body), size, q.arg)
 	if err != nil {
 		if errors.Is(err, registry.ErrNotFound) {
 			return newError(http.StatusNotFound, CodeBlobUploadUnknown, err.Error())
