@@ -87,6 +87,42 @@ func (i *idleWriter) Write(p []byte) (int, error) {
 	return i.w.Write(p)
 }
 
+// idleChunk is how many bytes ReadFrom hands the connection per deadline.
+const idleChunk = 1 << 20
+
+// ReadFrom keeps the response's ReaderFrom (sendfile for a file) while
+// still renewing the write deadline every idleChunk bytes. A file range
+// arrives as *io.LimitedReader over the file (local.reader's WriteTo); it
+// is cut into single-level LimitedReaders, the shape sendfile recognises.
+func (i *idleWriter) ReadFrom(src io.Reader) (int64, error) {
+	rf, ok := i.w.(io.ReaderFrom)
+	if !ok {
+		return io.Copy(struct{ io.Writer }{i}, src)
+	}
+	inner, left := src, int64(-1)
+	if lr, ok := src.(*io.LimitedReader); ok {
+		inner, left = lr.R, lr.N
+		defer func() { lr.N = left }()
+	}
+	var total int64
+	for left != 0 {
+		want := int64(idleChunk)
+		if left > 0 {
+			want = min(want, left)
+		}
+		i.ctl.SetWriteDeadline(time.Now().Add(i.idle))
+		n, err := rf.ReadFrom(&io.LimitedReader{R: inner, N: want})
+		total += n
+		if left > 0 {
+			left -= n
+		}
+		if err != nil || n < want {
+			return total, err
+		}
+	}
+	return total, nil
+}
+
 func (s *Server) deleteBlob(w http.ResponseWriter, r *http.Request, q *request) error {
 	d, err := parseDigest(q.arg)
 	if err != nil {

@@ -14,6 +14,7 @@ package ociserve
 import (
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"runtime/debug"
@@ -264,6 +265,16 @@ func (w *countingWriter) Write(b []byte) (int, error) {
 	}
 	n, err := w.ResponseWriter.Write(b)
 	w.n += int64(n)
+	return n, err
+}
+
+// ReadFrom keeps the response's own ReaderFrom (sendfile for a file).
+func (w *countingWriter) ReadFrom(src io.Reader) (int64, error) {
+	if !w.wrote {
+		w.code, w.wrote = http.StatusOK, true
+	}
+	n, err := io.Copy(w.ResponseWriter, src)
+	w.n += n
 	return n, err
 }
 

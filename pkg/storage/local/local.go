@@ -701,6 +701,30 @@ func (r *reader) Read(p []byte) (int, error) {
 	return r.r.Read(p)
 }
 
+// WriteTo copies the object's range to w as one *io.LimitedReader over
+// the file, so that a w which is a network connection (an HTTP response)
+// can send it with sendfile, without copying through user space.
+func (r *reader) WriteTo(w io.Writer) (int64, error) {
+	if err := r.ctx.Err(); err != nil {
+		return 0, err
+	}
+	sr, ok := r.r.(*io.SectionReader)
+	if !ok {
+		return io.Copy(w, struct{ io.Reader }{r})
+	}
+	_, off, n := sr.Outer()
+	pos, err := sr.Seek(0, io.SeekCurrent)
+	if err != nil {
+		return 0, err
+	}
+	if _, err := r.f.Seek(off+pos, io.SeekStart); err != nil {
+		return 0, err
+	}
+	m, err := io.Copy(w, &io.LimitedReader{R: r.f, N: n - pos})
+	sr.Seek(pos+m, io.SeekStart)
+	return m, err
+}
+
 func (r *reader) Close() error { return r.f.Close() }
 
 // Head implements storage.Backend.

@@ -373,3 +373,38 @@ func TestRepair(t *testing.T) {
 		}
 	}, true)
 }
+
+// TestWriteToRange: a range read partly with Read and then copied with
+// WriteTo (the sendfile path of as-serve's blob GET) yields exactly the
+// range, and a second WriteTo has nothing left to give.
+func TestWriteToRange(t *testing.T) {
+	b := open(t)
+	p := make([]byte, 300_000)
+	for i := range p {
+		p[i] = byte(i * 7)
+	}
+	addr := put(t, b, p)
+	rc, err := b.Get(t.Context(), addr, 1000, 200_000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	head := make([]byte, 10)
+	if _, err := io.ReadFull(rc, head); err != nil {
+		t.Fatal(err)
+	}
+	wt, ok := rc.(io.WriterTo)
+	if !ok {
+		t.Fatal("the local reader has no WriteTo")
+	}
+	var rest bytes.Buffer
+	if _, err := wt.WriteTo(&rest); err != nil {
+		t.Fatal(err)
+	}
+	if got := append(head, rest.Bytes()...); !bytes.Equal(got, p[1000:201_000]) {
+		t.Fatalf("range read back %d bytes, not the %d of the range", len(got), 200_000)
+	}
+	if n, err := wt.WriteTo(io.Discard); n != 0 || err != nil {
+		t.Fatalf("second WriteTo: %d bytes, %v", n, err)
+	}
+}
