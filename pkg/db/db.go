@@ -150,6 +150,12 @@ func SQLitePath(rawURL string) (string, error) {
 	return rest, nil
 }
 
+// MaxIdleConns is how many connections a DB keeps open when idle. The
+// database/sql default of 2 makes a server with many concurrent readers
+// (as-serve) open and close a connection for most queries, re-reading the
+// schema each time; a connection costs little to keep.
+const MaxIdleConns = 16
+
 func openSQLite(ctx context.Context, rawURL string, o Options) (*DB, error) {
 	path, err := SQLitePath(rawURL)
 	if err != nil {
@@ -183,6 +189,7 @@ func openSQLite(ctx context.Context, rawURL string, o Options) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("db: open %s: %w", path, err)
 	}
+	sqldb.SetMaxIdleConns(MaxIdleConns)
 	d := &DB{SQL: sqldb, dialect: SQLite, url: rawURL, readOnly: o.ReadOnly}
 	if err := sqldb.PingContext(ctx); err != nil {
 		sqldb.Close()
@@ -241,6 +248,7 @@ func openPostgres(ctx context.Context, rawURL string) (*DB, error) {
 		listenConf.ConnectTimeout = DefaultConnectTimeout
 	}
 	sqldb := stdlib.OpenDB(*conf)
+	sqldb.SetMaxIdleConns(MaxIdleConns)
 	if err := sqldb.PingContext(ctx); err != nil {
 		sqldb.Close()
 		return nil, fmt.Errorf("%w: connect to %s: %s", ErrUnavailable, Redact(rawURL), scrub(err.Error(), rawURL))
