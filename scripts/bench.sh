@@ -2,14 +2,15 @@
 # make bench: generates (once) the data set in $BENCH_DATA (default
 # /tmp/artifact-store-bench), then runs each section's table. Every peer is
 # measured in the same run on the same bytes; the tables report ratios.
-# Needs: b3sum, openssl, coreutils, bc, GNU time, python3 (Debian packages).
+# Needs: b3sum, openssl, coreutils, bc, GNU time, python3 (Debian packages);
+# the as-serve section also docker-registry, curl and oras (scripts/install-oci-tools.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 data=${BENCH_DATA:-/tmp/artifact-store-bench}
 for t in b3sum openssl bc python3 /usr/bin/time; do
   command -v "$t" >/dev/null || { echo "bench: $t is missing (apt-get install b3sum openssl bc python3 time)" >&2; exit 1; }
 done
-go build -o bin/ ./internal/cmd/gosha256
+go build -o bin/ ./internal/cmd/gosha256 ./internal/cmd/ociload
 python3 scripts/bench/gen-data.py "$data"
 sync
 echo "machine: $(nproc) cores, $(uname -m), $(go version | cut -d' ' -f3)"
@@ -23,6 +24,8 @@ echo
 scripts/bench/fetch.sh "$data" "$PWD/bin"
 echo
 scripts/bench/oci.sh "$data" "$PWD/bin"
+echo
+scripts/bench/serve.sh "$data" "$PWD/bin"
 echo
 echo "storage: the data plane alone into the local backend, beside cp + sync (scripts/bench-storage.sh):"
 ROUNDS=${STORAGE_ROUNDS:-1} scripts/bench-storage.sh
