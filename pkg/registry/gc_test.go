@@ -472,3 +472,59 @@ func TestGCStopAnywhere(t *testing.T) {
 		}
 	})
 }
+
+// TestImportClaimsObjects: an import (as-oci import, an ORAS push that is a
+// package) whose bytes were found present, and then swept before its
+// transaction, stores them again instead of committing a package whose
+// file names deleted bytes.
+func TestImportClaimsObjects(t *testing.T) {
+	eachStore(t, func(t *testing.T, d *db.DB, dp dataplane.DataPlane) {
+		ctx := context.Background()
+		clock := newClock()
+		base := New(d, dp, Options{Actor: "test", Now: clock.now})
+		content := []byte("bytes an import finds present, then a sweep deletes")
+		old := ref.Version("old", "1")
+		if err := base.CreatePackage(ctx, old, CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		for _, b := range [][]byte{content, []byte("other bytes")} {
+			if _, err := base.IngestFile(ctx, old, "f", bytes.NewReader(b), IngestOptions{Replace: true}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := base.Mark(ctx, GCOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		imp := New(d, dp, Options{Actor: "import", Now: clock.now})
+		commits := 0
+		imp.gc = &gcHooks{at: func(point string) {
+			if point != "import.commit" {
+				return
+			}
+			if commits++; commits == 1 {
+				if res, err := base.Sweep(ctx, GCOptions{Grace: 0}); err != nil || res.Objects != 1 {
+					t.Errorf("sweep before the import commits: %+v, %v", res, err)
+				}
+			}
+		}}
+		p := ref.Version("new", "1")
+		if _, err := imp.ImportPackage(ctx, p, []Input{{Path: "f", Reopen: true, Open: func() (io.ReadCloser, error) {
+			return io.NopCloser(bytes.NewReader(content)), nil
+		}}}, ImportOptions{Workers: 1}); err != nil {
+			t.Fatal(err)
+		}
+		if commits != 2 {
+			t.Fatalf("the import committed %d times; want 2 (the swept object stored again)", commits)
+		}
+		rc, _, err := base.GetFile(ctx, p, "f", 0, -1)
+		if err != nil {
+			t.Fatalf("read the imported file back: %v", err)
+		}
+		got, err := io.ReadAll(rc)
+		rc.Close()
+		if err != nil || !bytes.Equal(got, content) {
+			t.Fatalf("read back %q, %v", got, err)
+		}
+		checkLog(t, base)
+	})
+}

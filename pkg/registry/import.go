@@ -81,51 +81,88 @@ func (r *Registry) ImportPackage(ctx context.Context, ref ref.Ref, in []Input, o
 		return nil, err
 	}
 
+	// Every object is claimed against a concurrent garbage collection in
+	// the transaction that references it (docs/adr/0011), as IngestFiles
+	// does: an object found present as a duplicate may have been swept
+	// since storeAll looked.
 	var out []byte
-	err := r.mutate(ctx, func(tx *sql.Tx, emit func(string, any) (events.Event, error)) error {
-		// Check again inside the transaction: another writer may have
-		// created the package or dropped the class meanwhile.
-		if err := checkClass(ctx, tx, class); err != nil {
+	var err error
+	for attempt := 1; ; attempt++ {
+		var retry claimRetry
+		r.hook("import.commit")
+		err = r.mutate(ctx, func(tx *sql.Tx, emit func(string, any) (events.Event, error)) error {
+			b, err := r.commitImport(ctx, tx, emit, ref, class, labels, in, results, opts, &retry)
+			out = b
 			return err
+		})
+		if !errors.Is(err, errClaim) {
+			break
 		}
-		if _, err := lookupPackage(ctx, tx, ref); err == nil {
-			return fmt.Errorf("%w: package %s", ErrExists, ref)
-		} else if !errors.Is(err, ErrNotFound) {
-			return err
+		if err = r.recollect(ctx, ref, in, results, &retry, attempt, BatchOptions{Workers: opts.Workers}); err != nil {
+			break
 		}
-		if _, err := emit(TypePackageCreated, packageCreated{Name: ref.Name, Version: ref.Version, Retention: class, Labels: labels}); err != nil {
-			return err
-		}
-		for i, res := range results {
-			if _, err := emit(TypeFileIngested, fileIngested{
-				Name: ref.Name, Version: ref.Version, Path: in[i].Path, Location: locationOf(*res),
-			}); err != nil {
-				return err
-			}
-		}
-		p, err := lookupPackage(ctx, tx, ref)
-		if err != nil {
-			return err
-		}
-		m, err := r.buildManifest(ctx, tx, p, opts.Finalize)
-		if err != nil {
-			return err
-		}
-		if opts.Producer.Tool != "" {
-			m.Provenance.Producer = opts.Producer
-		}
-		b, err := manifest.Encode(m)
-		if err != nil {
-			return err
-		}
-		if _, err := emit(TypePackageFinalized, b); err != nil {
-			return err
-		}
-		out = b
-		return nil
-	})
+	}
 	if err != nil {
 		return nil, err
 	}
 	return out, nil
+}
+
+// commitImport is the body of ImportPackage's transaction. It returns
+// errClaim, with retry filled, when an object must be waited for or stored
+// again.
+func (r *Registry) commitImport(ctx context.Context, tx *sql.Tx, emit func(string, any) (events.Event, error),
+	ref ref.Ref, class string, labels map[string]string, in []Input, results []*dataplane.IngestResult, opts ImportOptions, retry *claimRetry) ([]byte, error) {
+	// Check again inside the transaction: another writer may have
+	// created the package or dropped the class meanwhile.
+	if err := checkClass(ctx, tx, class); err != nil {
+		return nil, err
+	}
+	if _, err := lookupPackage(ctx, tx, ref); err == nil {
+		return nil, fmt.Errorf("%w: package %s", ErrExists, ref)
+	} else if !errors.Is(err, ErrNotFound) {
+		return nil, err
+	}
+	if _, err := emit(TypePackageCreated, packageCreated{Name: ref.Name, Version: ref.Version, Retention: class, Labels: labels}); err != nil {
+		return nil, err
+	}
+	for i, res := range results {
+		switch c, err := r.claimObject(ctx, tx, emit, res.Sum.BLAKE3, res.Receipt.BackendID); {
+		case err != nil:
+			return nil, err
+		case c == claimDeleting:
+			retry.waitFor = append(retry.waitFor, res.Sum.BLAKE3)
+			continue
+		case c == claimGone:
+			retry.gone = append(retry.gone, i)
+			continue
+		}
+		if _, err := emit(TypeFileIngested, fileIngested{
+			Name: ref.Name, Version: ref.Version, Path: in[i].Path, Location: locationOf(*res),
+		}); err != nil {
+			return nil, err
+		}
+	}
+	if !retry.empty() {
+		return nil, errClaim // roll back; ImportPackage settles and retries
+	}
+	p, err := lookupPackage(ctx, tx, ref)
+	if err != nil {
+		return nil, err
+	}
+	m, err := r.buildManifest(ctx, tx, p, opts.Finalize)
+	if err != nil {
+		return nil, err
+	}
+	if opts.Producer.Tool != "" {
+		m.Provenance.Producer = opts.Producer
+	}
+	b, err := manifest.Encode(m)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := emit(TypePackageFinalized, b); err != nil {
+		return nil, err
+	}
+	return b, nil
 }
