@@ -144,8 +144,12 @@ func planPackagePush(ctx context.Context, reg *registry.Registry, name, tag stri
 		if err != nil {
 			return nil, toAPIError(err, CodeBlobUnknown)
 		}
-		p.inputs = append(p.inputs, registry.Input{Path: path, Reopen: true,
-			Open: func() (io.ReadCloser, error) { return reg.OpenOCIBlob(ctx, b, 0, -1) }})
+		in := registry.Input{Path: path, Reopen: true,
+			Open: func() (io.ReadCloser, error) { return reg.OpenOCIBlob(ctx, b, 0, -1) }}
+		if sum, ok := b.Sum(); ok {
+			in.Stored = &sum // pushed and verified already: not read again
+		}
+		p.inputs = append(p.inputs, in)
 	}
 	if _, err := reg.GetPackage(ctx, rf); err == nil {
 		if cur, err := reg.OCIManifestInfo(ctx, name, tag); err == nil && cur.Digest == d {

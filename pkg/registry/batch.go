@@ -24,6 +24,11 @@ type Input struct {
 	// to duplicate (docs/adr/0011). Without it such an ingest fails with
 	// ErrConflict and can simply be re-run.
 	Reopen bool
+	// Stored, for ImportPackage, says the bytes are already an object of
+	// this store with this dual digest (an OCI blob, verified as it was
+	// pushed): they are not read again, only claimed in the transaction.
+	// Open is called only if a sweep deleted the object meanwhile.
+	Stored *identity.Sum
 }
 
 // BatchOptions tune IngestFiles.

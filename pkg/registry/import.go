@@ -11,6 +11,7 @@ import (
 	"github.com/artifactstore/artifact-store/pkg/manifest"
 	"github.com/artifactstore/artifact-store/pkg/records"
 	"github.com/artifactstore/artifact-store/pkg/ref"
+	"github.com/artifactstore/artifact-store/pkg/storage"
 )
 
 // ImportOptions describe a package made whole from outside (an OCI
@@ -72,11 +73,20 @@ func (r *Registry) ImportPackage(ctx context.Context, ref ref.Ref, in []Input, o
 		return nil, err
 	}
 
-	todo := make([]int, len(in))
-	for i := range in {
-		todo[i] = i
-	}
 	results := make([]*dataplane.IngestResult, len(in))
+	todo := make([]int, 0, len(in))
+	for i, f := range in {
+		if f.Stored == nil {
+			todo = append(todo, i)
+			continue
+		}
+		key, err := storage.Key(f.Stored.BLAKE3)
+		if err != nil {
+			return nil, fmt.Errorf("%w: input %q: %w", ErrInvalid, f.Path, err)
+		}
+		results[i] = &dataplane.IngestResult{Sum: *f.Stored,
+			Receipt: dataplane.Receipt{BackendID: r.dp.BackendID(), Address: f.Stored.BLAKE3, Key: key}}
+	}
 	if err := r.storeAll(ctx, ref, in, todo, max(opts.Workers, 1), results); err != nil {
 		return nil, err
 	}

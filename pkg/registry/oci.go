@@ -130,6 +130,19 @@ type OCIBlob struct {
 	Size           int64
 }
 
+// Sum returns the blob's dual digest when its OCI digest is a SHA-256 one
+// (the SHA-256 half is then the client's name), for Input.Stored.
+func (b OCIBlob) Sum() (identity.Sum, bool) {
+	if b.Digest.Algorithm() != digest.SHA256 {
+		return identity.Sum{}, false
+	}
+	sha, err := identity.Parse(b.Digest.String())
+	if err != nil {
+		return identity.Sum{}, false
+	}
+	return identity.Sum{BLAKE3: b.ContentAddress, SHA256: sha, Size: b.Size}, true
+}
+
 // CheckRepository reports whether s is a valid OCI repository name that
 // is also a package name: pkg/ref's name rule and the distribution spec's
 // path grammar [a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*(/…)* (so no separator at
