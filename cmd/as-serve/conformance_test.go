@@ -34,8 +34,6 @@ func conformanceBin(t *testing.T) string {
 	return p
 }
 
-func freeAddr(t *testing.T) string { return tooltest.FreeAddr(t) }
-
 // storeEnv is the environment of one store: a database and a backend.
 type storeEnv []string
 
