@@ -178,6 +178,12 @@ func openSQLite(ctx context.Context, rawURL string, o Options) (*DB, error) {
 		q.Set("_txlock", "immediate")
 	}
 	q.Add("_pragma", "foreign_keys(1)")
+	// Memory, not durability: a page cache of up to 64 MiB per connection
+	// (the default 2 MiB spills a replay's or a big batch's dirty pages
+	// to the WAL before commit and reads them back), and statement
+	// journals and sort files in memory instead of temporary files.
+	q.Add("_pragma", "cache_size(-65536)")
+	q.Add("_pragma", "temp_store(MEMORY)")
 	dsn := "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + q.Encode()
 	sqldb, err := sql.Open("sqlite", dsn)
 	if err != nil {

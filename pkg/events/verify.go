@@ -110,6 +110,13 @@ type ViewWriter interface {
 	Apply(ctx context.Context, tx *sql.Tx, ev Event) error
 }
 
+// Flusher is a ViewWriter that may hold back what Apply writes (to write
+// many events' rows in one statement). Replay calls Flush after the last
+// Apply, in the same transaction and before it reports success.
+type Flusher interface {
+	Flush(ctx context.Context, tx *sql.Tx) error
+}
+
 // Replay rebuilds the views from the whole log in one transaction: it locks
 // the head (appenders wait until it is done), verifies the chain as it
 // reads, calls vw.Reset and feeds every event to vw.Apply in order. It
@@ -141,7 +148,8 @@ func ReplayTx(ctx context.Context, tx *sql.Tx, vw ViewWriter) (uint64, error) {
 
 // ReplayFrom reads the log through src (a transaction from Begin or
 // BeginRead), verifying the chain as it reads, and rebuilds the views in
-// dst: vw.Reset, then vw.Apply for every event in order. dst may be a
+// dst: vw.Reset, then vw.Apply for every event in order, then Flush if vw
+// is a Flusher. dst may be a
 // transaction on another database with the same schema (a scratch copy),
 // so that a check writes nothing where the log is.
 func ReplayFrom(ctx context.Context, src Querier, dst *sql.Tx, vw ViewWriter) (uint64, error) {
@@ -152,10 +160,19 @@ func ReplayFrom(ctx context.Context, src Querier, dst *sql.Tx, vw ViewWriter) (u
 	if err := vw.Reset(ctx, dst); err != nil {
 		return 0, fmt.Errorf("events: replay: reset views: %w", err)
 	}
-	return verifyTo(ctx, src, h, 1000, func(ev Event) error {
+	last, err := verifyTo(ctx, src, h, 1000, func(ev Event) error {
 		if err := vw.Apply(ctx, dst, ev); err != nil {
 			return fmt.Errorf("events: replay: apply seq %d: %w", ev.Seq, err)
 		}
 		return nil
 	})
+	if err != nil {
+		return last, err
+	}
+	if f, ok := vw.(Flusher); ok {
+		if err := f.Flush(ctx, dst); err != nil {
+			return last, fmt.Errorf("events: replay: %w", err)
+		}
+	}
+	return last, nil
 }
