@@ -123,11 +123,12 @@ func BenchmarkLogReplay(b *testing.B) {
 				l := events.New(d)
 				for b.Loop() {
 					w := records.NewWriter(io.Discard, records.CBOR)
+					var rec []byte
 					for ev, err := range l.Scan(ctx, 0) {
 						if err != nil {
 							b.Fatal(err)
 						}
-						rec, err := events.MarshalRecord(ev)
+						rec, err = events.AppendRecord(rec[:0], ev)
 						if err != nil {
 							b.Fatal(err)
 						}
