@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"strconv"
 	"strings"
 
 	"github.com/artifactstore/artifact-store/pkg/events"
@@ -161,6 +160,28 @@ func (w *viewWriter) Flush(ctx context.Context, tx *sql.Tx) error {
 }
 
 func (w *viewWriter) flushRun(ctx context.Context, tx *sql.Tx) error {
+	if w.pg {
+		if err := w.flushRunPG(ctx, tx); err != nil {
+			return err
+		}
+	} else if err := w.flushRunSQLite(ctx, tx); err != nil {
+		return err
+	}
+	r := &w.run
+	for i, k := range r.pkgKeys {
+		d := r.pkgs[i]
+		res, err := w.exec(ctx, tx, `UPDATE artifact_packages SET file_count = file_count + $3,
+		total_size = total_size + $4, updated_seq = $5 WHERE name = $1 AND version = $2 AND state = 'open'`,
+			k.name, k.version, d.files, d.size, d.last)
+		if err := mustAffectOne(res, err, "open package "+k.name+"@"+k.version); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// On SQLite, rows go in multi-row VALUES lists of bulkChunk rows.
+func (w *viewWriter) flushRunSQLite(ctx context.Context, tx *sql.Tx) error {
 	r := &w.run
 	for c := range chunks(len(r.locs)) {
 		rows := r.locs[c[0]:c[1]]
@@ -171,7 +192,7 @@ func (w *viewWriter) flushRun(ctx context.Context, tx *sql.Tx) error {
 		if _, err := w.exec(ctx, tx, `INSERT INTO storage_locations
 		(content_address, backend_id, key, size, digest_algorithm, digest_primary, digest_sha256,
 		 retrieval_tier, restore_status, created_seq, updated_seq)
-		VALUES `+w.values(len(rows), 9, "'hot', 'none'")+`
+		VALUES `+values(len(rows), 9, "'hot', 'none'")+`
 		ON CONFLICT (content_address, backend_id) DO UPDATE SET updated_seq = excluded.updated_seq`, args...); err != nil {
 			return err
 		}
@@ -184,16 +205,48 @@ func (w *viewWriter) flushRun(ctx context.Context, tx *sql.Tx) error {
 		}
 		if _, err := w.exec(ctx, tx, `INSERT INTO artifact_files
 		(package_name, package_version, path, size, digest_algorithm, digest_primary, digest_sha256, content_address, created_seq)
-		VALUES `+w.values(len(rows), 9, ""), args...); err != nil {
+		VALUES `+values(len(rows), 9, ""), args...); err != nil {
 			return err
 		}
 	}
-	for i, k := range r.pkgKeys {
-		d := r.pkgs[i]
-		res, err := w.exec(ctx, tx, `UPDATE artifact_packages SET file_count = file_count + $3,
-		total_size = total_size + $4, updated_seq = $5 WHERE name = $1 AND version = $2 AND state = 'open'`,
-			k.name, k.version, d.files, d.size, d.last)
-		if err := mustAffectOne(res, err, "open package "+k.name+"@"+k.version); err != nil {
+	return nil
+}
+
+// On PostgreSQL, each table's rows go in one statement whatever their
+// number, as one array per column (unnest): a multi-row VALUES list costs
+// the server a plan per distinct length and the client a parameter per
+// value.
+func (w *viewWriter) flushRunPG(ctx context.Context, tx *sql.Tx) error {
+	r := &w.run
+	if n := len(r.locs); n > 0 {
+		var addr, backend, key, alg, primary, sha256 = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		var size, created, updated = make([]int64, n), make([]int64, n), make([]int64, n)
+		for i, l := range r.locs {
+			addr[i], backend[i], key[i], alg[i], primary[i], sha256[i] = l.addr, l.backend, l.key, l.alg, l.primary, l.sha256
+			size[i], created[i], updated[i] = l.size, l.created, l.updated
+		}
+		if _, err := w.exec(ctx, tx, `INSERT INTO storage_locations
+		(content_address, backend_id, key, size, digest_algorithm, digest_primary, digest_sha256,
+		 retrieval_tier, restore_status, created_seq, updated_seq)
+		SELECT a, b, k, s, alg, p, h, 'hot', 'none', c, u FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[],
+			$5::text[], $6::text[], $7::text[], $8::bigint[], $9::bigint[]) AS t(a, b, k, s, alg, p, h, c, u)
+		ON CONFLICT (content_address, backend_id) DO UPDATE SET updated_seq = excluded.updated_seq`,
+			addr, backend, key, size, alg, primary, sha256, created, updated); err != nil {
+			return err
+		}
+	}
+	if n := len(r.files); n > 0 {
+		var name, version, path, alg, primary, sha256, addr = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		var size, seq = make([]int64, n), make([]int64, n)
+		for i, f := range r.files {
+			name[i], version[i], path[i], alg[i], primary[i], sha256[i], addr[i] = f.name, f.version, f.path, f.alg, f.primary, f.sha256, f.addr
+			size[i], seq[i] = f.size, f.seq
+		}
+		if _, err := w.exec(ctx, tx, `INSERT INTO artifact_files
+		(package_name, package_version, path, size, digest_algorithm, digest_primary, digest_sha256, content_address, created_seq)
+		SELECT n, v, p, s, alg, pr, h, a, q FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[],
+			$5::text[], $6::text[], $7::text[], $8::text[], $9::bigint[]) AS t(n, v, p, s, alg, pr, h, a, q)`,
+			name, version, path, size, alg, primary, sha256, addr, seq); err != nil {
 			return err
 		}
 	}
@@ -212,16 +265,14 @@ func chunks(n int) func(yield func([2]int) bool) {
 	}
 }
 
-// values returns the VALUES list of a multi-row insert: rows tuples of
-// cols parameters each, with the constant SQL fixed (if any) spliced in
-// after the seventh parameter (storage_locations' retrieval tier and
-// restore status). SQLite gets anonymous parameters: the SQLite driver
-// looks up every parameter's name when it binds, and that look-up walks
-// the list of named ones, so $N parameters cost time quadratic in their
-// number. PostgreSQL only accepts $N.
-func (w *viewWriter) values(rows, cols int, fixed string) string {
+// values returns the VALUES list of a multi-row insert on SQLite: rows
+// tuples of cols anonymous parameters each, with the constant SQL fixed
+// (if any) spliced in after the seventh parameter (storage_locations'
+// retrieval tier and restore status). The SQLite driver looks up every
+// parameter's name when it binds, and that look-up walks the list of named
+// ones, so $N parameters would cost time quadratic in their number.
+func values(rows, cols int, fixed string) string {
 	var b strings.Builder
-	n := 1
 	for i := range rows {
 		if i > 0 {
 			b.WriteString(", ")
@@ -234,13 +285,7 @@ func (w *viewWriter) values(rows, cols int, fixed string) string {
 			if j == 7 && fixed != "" {
 				b.WriteString(fixed + ", ")
 			}
-			if w.pg {
-				b.WriteByte('$')
-				b.WriteString(strconv.Itoa(n))
-			} else {
-				b.WriteByte('?')
-			}
-			n++
+			b.WriteByte('?')
 		}
 		b.WriteByte(')')
 	}
