@@ -722,7 +722,8 @@ func (r *Registry) checkReplayScratch(ctx context.Context, vw *viewWriter) (Repl
 		return res, fmt.Errorf("registry: replay check: scratch: %w", err)
 	}
 	defer os.RemoveAll(dir)
-	scratch, err := db.Open(ctx, "sqlite:"+filepath.Join(dir, "scratch.db"))
+	// Thrown away below whatever happens: no journal, no fsync (ADR 0014).
+	scratch, err := db.OpenWith(ctx, "sqlite:"+filepath.Join(dir, "scratch.db"), db.Options{Create: true, Scratch: true})
 	if err != nil {
 		return res, fmt.Errorf("registry: replay check: scratch: %w", err)
 	}
