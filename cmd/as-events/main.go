@@ -196,6 +196,7 @@ func (c *command) tail(ctx context.Context, args []string) error {
 	if follow {
 		seq = l.Tail(ctx, since)
 	}
+	var b []byte // one buffer for every record
 	for ev, err := range seq {
 		if err != nil {
 			if ferr := w.Flush(); ferr != nil {
@@ -206,8 +207,7 @@ func (c *command) tail(ctx context.Context, args []string) error {
 			}
 			return err
 		}
-		b, err := events.MarshalRecord(ev)
-		if err != nil {
+		if b, err = events.AppendRecord(b[:0], ev); err != nil {
 			return err
 		}
 		if err := w.WriteRaw(b); err != nil {

@@ -105,6 +105,11 @@ type Options struct {
 	// database whose file or directory we cannot write is opened as
 	// immutable: nothing else may change it while it is open.
 	ReadOnly bool
+	// Scratch opens an SQLite database that is thrown away after use (the
+	// rebuild of as-replay --check on a read-only store): no rollback
+	// journal and no fsync, so a crash or a power cut may leave it
+	// corrupt. Never for a store: see docs/adr/0014-replay-scratch-database.md.
+	Scratch bool
 }
 
 // OpenWith opens the database at rawURL as o says.
@@ -178,12 +183,22 @@ func openSQLite(ctx context.Context, rawURL string, o Options) (*DB, error) {
 		if !writable(path) || !writable(filepath.Dir(path)) {
 			q.Set("immutable", "1")
 		}
+	} else if o.Scratch {
+		q.Add("_pragma", "journal_mode(OFF)")
+		q.Add("_pragma", "synchronous(OFF)")
+		q.Set("_txlock", "immediate")
 	} else {
 		q.Add("_pragma", "journal_mode(WAL)")
 		q.Add("_pragma", "synchronous(FULL)")
 		q.Set("_txlock", "immediate")
 	}
 	q.Add("_pragma", "foreign_keys(1)")
+	// Memory, not durability: a page cache of up to 64 MiB per connection
+	// (the default 2 MiB spills a replay's or a big batch's dirty pages
+	// to the WAL before commit and reads them back), and statement
+	// journals and sort files in memory instead of temporary files.
+	q.Add("_pragma", "cache_size(-65536)")
+	q.Add("_pragma", "temp_store(MEMORY)")
 	dsn := "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + q.Encode()
 	sqldb, err := sql.Open("sqlite", dsn)
 	if err != nil {

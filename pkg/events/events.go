@@ -158,17 +158,23 @@ func FormatTime(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
 func (e Event) Record() []byte {
 	ts := FormatTime(e.Time)
 	b := make([]byte, 0, 48+len(ts)+len(e.Type)+len(e.Actor)+len(e.Payload))
+	return appendRecord(b, e.Seq, ts, e.Type, e.Actor, e.Payload)
+}
+
+// appendRecord appends the record of Event.Record from its fields, ts
+// already in FormatTime's form.
+func appendRecord[S ~string | ~[]byte](b []byte, seq uint64, ts, typ, actor S, payload []byte) []byte {
 	b = append(b, 0xa5) // map of 5 pairs
 	b = appendText(b, "seq")
-	b = cborhead.Append(b, 0, e.Seq)
+	b = cborhead.Append(b, 0, seq)
 	b = appendText(b, "time")
 	b = appendText(b, ts)
 	b = appendText(b, "type")
-	b = appendText(b, e.Type)
+	b = appendText(b, typ)
 	b = appendText(b, "actor")
-	b = appendText(b, e.Actor)
+	b = appendText(b, actor)
 	b = appendText(b, "payload")
-	return append(b, e.Payload...)
+	return append(b, payload...)
 }
 
 // ChainHash returns BLAKE3-256(prev ‖ record).
@@ -183,7 +189,7 @@ func ChainHash(prev identity.Digest, record []byte) identity.Digest {
 	return d
 }
 
-func appendText(b []byte, s string) []byte {
+func appendText[S ~string | ~[]byte](b []byte, s S) []byte {
 	return append(cborhead.Append(b, 3, uint64(len(s))), s...)
 }
 

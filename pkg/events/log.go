@@ -1,6 +1,7 @@
 package events
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"fmt"
@@ -150,46 +151,102 @@ func (l *Log) Range(ctx context.Context, since uint64, limit int) ([]Event, erro
 const maxSeq = 1<<63 - 1
 
 func readRange(ctx context.Context, q Querier, since, until uint64, limit int) ([]Event, error) {
+	var out []Event
+	var rr rowReader
+	_, err := scanRange(ctx, q, since, until, limit, &rr, func(r *rowReader) error {
+		ev, err := r.event()
+		if err != nil {
+			return err
+		}
+		out = append(out, ev)
+		return nil
+	})
+	return out, err
+}
+
+// rowReader holds one events row as scanned: the byte fields alias the
+// driver's buffers and are valid only until the next row. It remembers
+// the last time it decoded, which the next events mostly share (every
+// event of a transaction carries its time).
+type rowReader struct {
+	seq                                 int64
+	typ, actor, ts, payload, prev, hash sql.RawBytes
+	lastTS                              []byte
+	lastTime                            time.Time
+}
+
+// scanRange calls fn for up to limit stored events with sequence numbers
+// above since and at most until, in order, and returns how many it read.
+// fn must not use q: the rows are still open while it runs.
+func scanRange(ctx context.Context, q Querier, since, until uint64, limit int, r *rowReader, fn func(*rowReader) error) (int, error) {
 	if limit <= 0 {
-		return nil, nil
+		return 0, nil
 	}
 	if since > maxSeq || until > maxSeq {
-		return nil, fmt.Errorf("%w: sequence number out of range", ErrInvalidEvent)
+		return 0, fmt.Errorf("%w: sequence number out of range", ErrInvalidEvent)
 	}
 	rows, err := q.QueryContext(ctx, qRange, int64(since), int64(until), limit)
 	if err != nil {
-		return nil, fmt.Errorf("events: read: %w", err)
+		return 0, fmt.Errorf("events: read: %w", err)
 	}
 	defer rows.Close()
-	var out []Event
+	n := 0
 	for rows.Next() {
-		var (
-			ev         Event
-			seq        int64
-			ts         string
-			prev, hash []byte
-		)
-		if err := rows.Scan(&seq, &ev.Type, &ev.Actor, &ts, &ev.Payload, &prev, &hash); err != nil {
-			return nil, fmt.Errorf("events: read: %w", err)
+		if err := rows.Scan(&r.seq, &r.typ, &r.actor, &r.ts, &r.payload, &r.prev, &r.hash); err != nil {
+			return n, fmt.Errorf("events: read: %w", err)
 		}
-		ev.Seq = uint64(seq)
-		// A stored field that cannot even be decoded has been altered:
-		// report it as a chain failure at this sequence.
-		if ev.Time, err = time.Parse(time.RFC3339Nano, ts); err != nil || FormatTime(ev.Time) != ts {
-			return nil, &ChainError{Seq: ev.Seq, Err: ErrHashMismatch, Detail: fmt.Sprintf("recorded_at %q is not in its canonical form", ts)}
+		n++
+		if err := fn(r); err != nil {
+			return n, err
 		}
-		if ev.PrevHash, err = digestFrom(prev); err != nil {
-			return nil, &ChainError{Seq: ev.Seq, Err: ErrBrokenLink, Detail: err.Error()}
-		}
-		if ev.Hash, err = digestFrom(hash); err != nil {
-			return nil, &ChainError{Seq: ev.Seq, Err: ErrHashMismatch, Detail: err.Error()}
-		}
-		out = append(out, ev)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("events: read: %w", err)
+		return n, fmt.Errorf("events: read: %w", err)
 	}
-	return out, nil
+	return n, nil
+}
+
+// time decodes the row's recorded_at. A stored field that cannot even be
+// decoded has been altered: it is reported as a chain failure at this
+// sequence, as are hashes of the wrong length (checkHashes).
+func (r *rowReader) time() (time.Time, error) {
+	if r.lastTS != nil && bytes.Equal(r.ts, r.lastTS) {
+		return r.lastTime, nil
+	}
+	ts := string(r.ts)
+	t, err := time.Parse(time.RFC3339Nano, ts)
+	if err != nil || FormatTime(t) != ts {
+		return time.Time{}, &ChainError{Seq: uint64(r.seq), Err: ErrHashMismatch, Detail: fmt.Sprintf("recorded_at %q is not in its canonical form", ts)}
+	}
+	r.lastTS, r.lastTime = append(r.lastTS[:0], r.ts...), t
+	return t, nil
+}
+
+func (r *rowReader) checkHashes() error {
+	if len(r.prev) != hashSize {
+		_, err := digestFrom(r.prev)
+		return &ChainError{Seq: uint64(r.seq), Err: ErrBrokenLink, Detail: err.Error()}
+	}
+	if len(r.hash) != hashSize {
+		_, err := digestFrom(r.hash)
+		return &ChainError{Seq: uint64(r.seq), Err: ErrHashMismatch, Detail: err.Error()}
+	}
+	return nil
+}
+
+// event returns the row as an Event with its own copies of the fields.
+func (r *rowReader) event() (Event, error) {
+	t, err := r.time()
+	if err != nil {
+		return Event{}, err
+	}
+	if err := r.checkHashes(); err != nil {
+		return Event{}, err
+	}
+	ev := Event{Seq: uint64(r.seq), Type: string(r.typ), Actor: string(r.actor), Time: t, Payload: bytes.Clone(r.payload)}
+	ev.PrevHash, _ = digestFrom(r.prev)
+	ev.Hash, _ = digestFrom(r.hash)
+	return ev, nil
 }
 
 // Scan yields every event with sequence above since that is committed when

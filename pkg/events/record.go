@@ -1,9 +1,11 @@
 package events
 
 import (
+	"encoding/hex"
 	"fmt"
 	"time"
 
+	"github.com/artifactstore/artifact-store/internal/cborhead"
 	"github.com/artifactstore/artifact-store/pkg/canonical"
 	"github.com/artifactstore/artifact-store/pkg/identity"
 )
@@ -25,17 +27,59 @@ type wire struct {
 // {"seq", "type", "actor", "time", "payload", "prev_hash", "hash"} with
 // hashes in text form ("blake3:<hex>") and the payload item embedded as is.
 func MarshalRecord(ev Event) ([]byte, error) {
+	return AppendRecord(nil, ev)
+}
+
+// AppendRecord appends MarshalRecord's encoding of ev to b (a tail writes
+// thousands of records through one buffer).
+func AppendRecord(b []byte, ev Event) ([]byte, error) {
 	if ev.Seq >= canonical.MaxSafeInteger {
 		return nil, fmt.Errorf("%w: seq %d is not below 2^53", ErrInvalidEvent, ev.Seq)
 	}
-	b, err := canonical.Marshal(wire{
+	start := len(b)
+	if !ev.PrevHash.IsZero() && !ev.Hash.IsZero() {
+		// The map in canonical order (keys by length, then bytewise),
+		// written directly; canonical.Check then refuses what the
+		// encoder would (text that is not UTF-8, a payload that is not
+		// canonical), and the encoder says why.
+		ts := FormatTime(ev.Time)
+		b = append(b, 0xa7)
+		b = appendText(b, "seq")
+		b = cborhead.Append(b, 0, ev.Seq)
+		b = appendText(b, "hash")
+		b = appendDigest(b, ev.Hash)
+		b = appendText(b, "time")
+		b = appendText(b, ts)
+		b = appendText(b, "type")
+		b = appendText(b, ev.Type)
+		b = appendText(b, "actor")
+		b = appendText(b, ev.Actor)
+		b = appendText(b, "payload")
+		b = append(b, ev.Payload...)
+		b = appendText(b, "prev_hash")
+		b = appendDigest(b, ev.PrevHash)
+		if canonical.Check(b[start:]) == nil {
+			return b, nil
+		}
+		b = b[:start]
+	}
+	enc, err := canonical.Marshal(wire{
 		Seq: ev.Seq, Type: ev.Type, Actor: ev.Actor, Time: FormatTime(ev.Time),
 		Payload: ev.Payload, PrevHash: ev.PrevHash, Hash: ev.Hash,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("events: encode record: %w", err)
 	}
-	return b, nil
+	return append(b, enc...), nil
+}
+
+// appendDigest appends d's text form ("blake3:<hex>") as a CBOR text
+// string.
+func appendDigest(b []byte, d identity.Digest) []byte {
+	alg, sum := string(d.Algorithm()), d.Bytes()
+	b = cborhead.Append(b, 3, uint64(len(alg)+1+hex.EncodedLen(len(sum))))
+	b = append(append(b, alg...), ':')
+	return hex.AppendEncode(b, sum)
 }
 
 // UnmarshalRecord decodes one wire record written by MarshalRecord. It

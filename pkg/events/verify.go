@@ -5,10 +5,12 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"time"
 
 	"github.com/artifactstore/artifact-store/pkg/canonical"
 	"github.com/artifactstore/artifact-store/pkg/db"
 	"github.com/artifactstore/artifact-store/pkg/identity"
+	"lukechampine.com/blake3"
 )
 
 // ChainError names the first sequence number at which the chain fails.
@@ -31,30 +33,65 @@ func (e *ChainError) Error() string {
 // Unwrap returns ErrChainBroken and the cause.
 func (e *ChainError) Unwrap() []error { return []error{ErrChainBroken, e.Err} }
 
-// chain checks events one after another.
+// hashSize is the length of an event hash (BLAKE3-256).
+const hashSize = 32
+
+// chain checks events one after another. It reuses one hasher and one
+// record buffer, so that checking an event allocates nothing.
 type chain struct {
 	seq  uint64
-	hash identity.Digest
+	hash [hashSize]byte
+	h    *blake3.Hasher
+	rec  []byte
+	sum  []byte
 }
 
-func newChain() chain { return chain{hash: GenesisHash()} }
+func newChain() chain { return chain{h: blake3.New(hashSize, nil)} }
 
-func (c *chain) next(ev Event) error {
-	want := c.seq + 1
+// next checks the stored event r, the successor of the last one checked,
+// and returns its time: its sequence, its link to the previous hash, its
+// payload (canonical CBOR) and its stored hash against BLAKE3(prev_hash ‖
+// record), the record built from the stored fields as Event.Record builds
+// it (the stored time is checked to be in FormatTime's form first).
+func (c *chain) next(r *rowReader) (time.Time, error) {
+	t, err := r.time()
+	if err != nil {
+		return t, err
+	}
+	if err := r.checkHashes(); err != nil {
+		return t, err
+	}
+	seq, want := uint64(r.seq), c.seq+1
 	switch {
-	case ev.Seq != want:
-		return &ChainError{Seq: want, Err: ErrGap, Detail: fmt.Sprintf("next stored event is %d", ev.Seq)}
-	case ev.PrevHash != c.hash:
-		return &ChainError{Seq: ev.Seq, Err: ErrBrokenLink, Detail: fmt.Sprintf("prev_hash %v, previous hash %v", ev.PrevHash, c.hash)}
+	case seq != want:
+		return t, &ChainError{Seq: want, Err: ErrGap, Detail: fmt.Sprintf("next stored event is %d", seq)}
+	case !bytes.Equal(r.prev, c.hash[:]):
+		prev, _ := digestFrom(r.prev)
+		return t, &ChainError{Seq: seq, Err: ErrBrokenLink, Detail: fmt.Sprintf("prev_hash %v, previous hash %v", prev, c.digest())}
 	}
-	if err := canonical.Check(ev.Payload); err != nil {
-		return &ChainError{Seq: ev.Seq, Err: ErrInvalidPayload, Detail: err.Error()}
+	if err := canonical.Check(r.payload); err != nil {
+		return t, &ChainError{Seq: seq, Err: ErrInvalidPayload, Detail: err.Error()}
 	}
-	if got := ChainHash(ev.PrevHash, ev.Record()); got != ev.Hash {
-		return &ChainError{Seq: ev.Seq, Err: ErrHashMismatch, Detail: fmt.Sprintf("stored %v, recomputed %v", ev.Hash, got)}
+	c.rec = appendRecord(c.rec[:0], seq, r.ts, r.typ, r.actor, r.payload)
+	c.h.Reset()
+	c.h.Write(r.prev)
+	c.h.Write(c.rec)
+	c.sum = c.h.Sum(c.sum[:0])
+	if !bytes.Equal(c.sum, r.hash) {
+		stored, _ := digestFrom(r.hash)
+		got, _ := digestFrom(c.sum)
+		return t, &ChainError{Seq: seq, Err: ErrHashMismatch, Detail: fmt.Sprintf("stored %v, recomputed %v", stored, got)}
 	}
-	c.seq, c.hash = ev.Seq, ev.Hash
-	return nil
+	c.seq = seq
+	copy(c.hash[:], r.hash)
+	return t, nil
+}
+
+// digest returns the last checked event's hash (GenesisHash before the
+// first).
+func (c *chain) digest() identity.Digest {
+	d, _ := digestFrom(c.hash[:])
+	return d
 }
 
 // Verify walks the log from the first event to the head read at the start
@@ -66,35 +103,53 @@ func (l *Log) Verify(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	_, err = verifyTo(ctx, l.db.SQL, h, l.batch(), nil)
+	_, err = verifyTo(ctx, l.db.SQL, h, verifyBatch, nil)
 	return err
 }
+
+// verifyBatch is how many events one query of a check reads; a replay
+// holds that many events in memory before it applies them (its reads and
+// writes may share one connection, which cannot write while a query's
+// rows are open).
+const verifyBatch = 4096
 
 // verifyTo checks events 1..h.Seq and their agreement with h, calling apply
 // (if not nil) for each good event in order.
 func verifyTo(ctx context.Context, q Querier, h Head, batch int, apply func(Event) error) (uint64, error) {
 	c := newChain()
+	var rr rowReader
+	var evs []Event
+	if apply == nil {
+		// Nothing to write: read the whole range in one query.
+		batch = int(min(h.Seq, maxSeq))
+	}
 	for c.seq < h.Seq {
-		evs, err := readRange(ctx, q, c.seq, h.Seq, batch)
+		evs = evs[:0]
+		n, err := scanRange(ctx, q, c.seq, h.Seq, batch, &rr, func(r *rowReader) error {
+			t, err := c.next(r)
+			if err != nil || apply == nil {
+				return err
+			}
+			ev := Event{Seq: uint64(r.seq), Type: string(r.typ), Actor: string(r.actor), Time: t, Payload: bytes.Clone(r.payload)}
+			ev.PrevHash, _ = digestFrom(r.prev)
+			ev.Hash, _ = digestFrom(r.hash)
+			evs = append(evs, ev)
+			return nil
+		})
 		if err != nil {
 			return c.seq, err
 		}
-		if len(evs) == 0 {
+		if n == 0 {
 			return c.seq, &ChainError{Seq: c.seq + 1, Err: ErrGap, Detail: fmt.Sprintf("event_head is at %d", h.Seq)}
 		}
 		for _, ev := range evs {
-			if err := c.next(ev); err != nil {
-				return c.seq, err
-			}
-			if apply != nil {
-				if err := apply(ev); err != nil {
-					return c.seq, err
-				}
+			if err := apply(ev); err != nil {
+				return ev.Seq - 1, err
 			}
 		}
 	}
-	if !bytes.Equal(c.hash.Bytes(), h.Hash.Bytes()) {
-		return c.seq, &ChainError{Seq: h.Seq, Err: ErrHeadMismatch, Detail: fmt.Sprintf("head hash %v, last event hash %v", h.Hash, c.hash)}
+	if !bytes.Equal(c.hash[:], h.Hash.Bytes()) {
+		return c.seq, &ChainError{Seq: h.Seq, Err: ErrHeadMismatch, Detail: fmt.Sprintf("head hash %v, last event hash %v", h.Hash, c.digest())}
 	}
 	return c.seq, nil
 }
@@ -108,6 +163,13 @@ type ViewWriter interface {
 	// Apply updates the views for one event. It must depend on nothing but
 	// the event and the views (no clock, no randomness).
 	Apply(ctx context.Context, tx *sql.Tx, ev Event) error
+}
+
+// Flusher is a ViewWriter that may hold back what Apply writes (to write
+// many events' rows in one statement). Replay calls Flush after the last
+// Apply, in the same transaction and before it reports success.
+type Flusher interface {
+	Flush(ctx context.Context, tx *sql.Tx) error
 }
 
 // Replay rebuilds the views from the whole log in one transaction: it locks
@@ -141,7 +203,8 @@ func ReplayTx(ctx context.Context, tx *sql.Tx, vw ViewWriter) (uint64, error) {
 
 // ReplayFrom reads the log through src (a transaction from Begin or
 // BeginRead), verifying the chain as it reads, and rebuilds the views in
-// dst: vw.Reset, then vw.Apply for every event in order. dst may be a
+// dst: vw.Reset, then vw.Apply for every event in order, then Flush if vw
+// is a Flusher. dst may be a
 // transaction on another database with the same schema (a scratch copy),
 // so that a check writes nothing where the log is.
 func ReplayFrom(ctx context.Context, src Querier, dst *sql.Tx, vw ViewWriter) (uint64, error) {
@@ -152,10 +215,19 @@ func ReplayFrom(ctx context.Context, src Querier, dst *sql.Tx, vw ViewWriter) (u
 	if err := vw.Reset(ctx, dst); err != nil {
 		return 0, fmt.Errorf("events: replay: reset views: %w", err)
 	}
-	return verifyTo(ctx, src, h, 1000, func(ev Event) error {
+	last, err := verifyTo(ctx, src, h, 1000, func(ev Event) error {
 		if err := vw.Apply(ctx, dst, ev); err != nil {
 			return fmt.Errorf("events: replay: apply seq %d: %w", ev.Seq, err)
 		}
 		return nil
 	})
+	if err != nil {
+		return last, err
+	}
+	if f, ok := vw.(Flusher); ok {
+		if err := f.Flush(ctx, dst); err != nil {
+			return last, fmt.Errorf("events: replay: %w", err)
+		}
+	}
+	return last, nil
 }

@@ -675,8 +675,14 @@ type ReplayResult struct {
 // rebuild. Either way Before and After are the state digests around it.
 func (r *Registry) Replay(ctx context.Context, check bool) (ReplayResult, error) {
 	if check && r.db.ReadOnly() {
-		return r.checkReplayScratch(ctx)
+		return r.checkReplayScratch(ctx, newReplayWriter(db.SQLite))
 	}
+	return r.replay(ctx, check, newReplayWriter(r.db.Dialect()))
+}
+
+// replay is Replay in the store's own transaction through the view writer
+// vw (tests compare the bulk path with the ordinary one).
+func (r *Registry) replay(ctx context.Context, check bool, vw *viewWriter) (ReplayResult, error) {
 	var res ReplayResult
 	// The head lock comes first: the "before" digest and the rebuild then
 	// see the same log, whatever writers do meanwhile.
@@ -689,7 +695,7 @@ func (r *Registry) Replay(ctx context.Context, check bool) (ReplayResult, error)
 	if res.Before, err = stateDigest(ctx, tx, pg); err != nil {
 		return res, err
 	}
-	if res.Events, err = events.ReplayTx(ctx, tx, newViewWriter()); err != nil {
+	if res.Events, err = events.ReplayTx(ctx, tx, vw); err != nil {
 		return res, err
 	}
 	if res.After, err = stateDigest(ctx, tx, pg); err != nil {
@@ -709,14 +715,15 @@ func (r *Registry) Replay(ctx context.Context, check bool) (ReplayResult, error)
 // and the views, rebuilds the views in a scratch SQLite database in a
 // temporary directory, and compares the state digests. Nothing is written
 // where the store is.
-func (r *Registry) checkReplayScratch(ctx context.Context) (ReplayResult, error) {
+func (r *Registry) checkReplayScratch(ctx context.Context, vw *viewWriter) (ReplayResult, error) {
 	var res ReplayResult
 	dir, err := os.MkdirTemp("", "as-replay-check-")
 	if err != nil {
 		return res, fmt.Errorf("registry: replay check: scratch: %w", err)
 	}
 	defer os.RemoveAll(dir)
-	scratch, err := db.Open(ctx, "sqlite:"+filepath.Join(dir, "scratch.db"))
+	// Thrown away below whatever happens: no journal, no fsync (ADR 0014).
+	scratch, err := db.OpenWith(ctx, "sqlite:"+filepath.Join(dir, "scratch.db"), db.Options{Create: true, Scratch: true})
 	if err != nil {
 		return res, fmt.Errorf("registry: replay check: scratch: %w", err)
 	}
@@ -735,7 +742,7 @@ func (r *Registry) checkReplayScratch(ctx context.Context) (ReplayResult, error)
 	if res.Before, err = stateDigest(ctx, src, pg); err != nil {
 		return res, err
 	}
-	if res.Events, err = events.ReplayFrom(ctx, src, dst, newViewWriter()); err != nil {
+	if res.Events, err = events.ReplayFrom(ctx, src, dst, vw); err != nil {
 		return res, err
 	}
 	if res.After, err = stateDigest(ctx, dst, false); err != nil {

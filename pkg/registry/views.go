@@ -6,8 +6,11 @@ import (
 	"encoding/hex"
 	"fmt"
 	"strings"
+	"unicode/utf8"
 
+	"github.com/artifactstore/artifact-store/internal/cborhead"
 	"github.com/artifactstore/artifact-store/pkg/canonical"
+	"github.com/artifactstore/artifact-store/pkg/db"
 	"github.com/artifactstore/artifact-store/pkg/events"
 	"github.com/artifactstore/artifact-store/pkg/identity"
 	"github.com/artifactstore/artifact-store/pkg/manifest"
@@ -24,11 +27,26 @@ import (
 type viewWriter struct {
 	tx    *sql.Tx
 	stmts map[string]*sql.Stmt
+	// bulk lets Apply hold back runs of ingests and write them in
+	// multi-row statements (views_bulk.go); Flush must follow the last
+	// Apply. Replay sets it; live mutations, which apply a few events and
+	// read the views straight after, do not.
+	bulk bool
+	pg   bool // the bulk statements are for PostgreSQL
+	run  bulkRun
 }
 
 var _ events.ViewWriter = (*viewWriter)(nil)
 
 func newViewWriter() *viewWriter { return &viewWriter{stmts: map[string]*sql.Stmt{}} }
+
+// newReplayWriter returns a view writer for a replay into a database of
+// dialect d: newViewWriter with the bulk path on.
+func newReplayWriter(d db.Dialect) *viewWriter {
+	w := newViewWriter()
+	w.bulk, w.pg = true, d == db.Postgres
+	return w
+}
 
 // exec runs query in tx through a statement prepared once per transaction.
 func (w *viewWriter) exec(ctx context.Context, tx *sql.Tx, query string, args ...any) (sql.Result, error) {
@@ -53,6 +71,7 @@ var eventViews = []string{"oci_uploads", "oci_tags", "oci_manifests", "oci_blobs
 
 // Reset empties every view that events build.
 func (w *viewWriter) Reset(ctx context.Context, tx *sql.Tx) error {
+	w.run.reset()
 	for _, t := range eventViews {
 		if _, err := tx.ExecContext(ctx, "DELETE FROM "+t); err != nil {
 			return fmt.Errorf("registry: reset %s: %w", t, err)
@@ -64,6 +83,23 @@ func (w *viewWriter) Reset(ctx context.Context, tx *sql.Tx) error {
 // Apply updates the views for one event. Events outside the v1. namespace
 // (producer events from as-events append) shape no view.
 func (w *viewWriter) Apply(ctx context.Context, tx *sql.Tx, ev events.Event) error {
+	if w.bulk && strings.HasPrefix(ev.Type, events.ReservedNamespace) && ev.Type != TypePackageProduced {
+		held, err := w.hold(ev)
+		if err != nil {
+			return fmt.Errorf("registry: apply seq %d (%s): %w", ev.Seq, ev.Type, err)
+		}
+		if held {
+			if w.run.rows() >= bulkMaxRows {
+				return w.Flush(ctx, tx)
+			}
+			return nil
+		}
+		// Every other registry event may read or write what the run
+		// holds back: write the run first.
+		if err := w.Flush(ctx, tx); err != nil {
+			return err
+		}
+	}
 	var err error
 	switch ev.Type {
 	case TypePackageCreated:
@@ -343,31 +379,94 @@ func dumpRows(rows *sql.Rows, write func([]byte) (int, error)) error {
 	for i := range vals {
 		ptrs[i] = &vals[i]
 	}
+	var buf []byte
 	for rows.Next() {
 		if err := rows.Scan(ptrs...); err != nil {
 			return err
 		}
-		row := make([]any, len(vals))
-		for i, v := range vals {
-			switch x := v.(type) {
-			case nil, string, bool:
-				row[i] = x
-			case int64:
-				if x < 0 {
-					return fmt.Errorf("column %s: negative value %d", cols[i], x)
-				}
-				row[i] = uint64(x)
-			case []byte:
-				row[i] = hex.EncodeToString(x)
-			default:
-				row[i] = fmt.Sprint(x)
-			}
-		}
-		b, err := canonical.Marshal(row)
-		if err != nil {
+		if buf, err = appendRow(buf[:0], cols, vals); err != nil {
 			return err
 		}
-		write(b)
+		write(buf)
 	}
 	return rows.Err()
+}
+
+// appendRow appends the canonical CBOR array of one row's values, as
+// canonical.Marshal encodes the normalised values (rowValue), without its
+// reflection: the state digest encodes every row of every view twice per
+// replay. What the encoder refuses or encodes otherwise (text that is not
+// UTF-8, an integer past 2^53, 24 columns or more) goes to it as before.
+func appendRow(b []byte, cols []string, vals []any) ([]byte, error) {
+	start := len(b)
+	if len(vals) >= 24 {
+		return appendRowSlow(b, cols, vals)
+	}
+	b = append(b, 0x80|byte(len(vals)))
+	for _, v := range vals {
+		switch x := v.(type) {
+		case nil:
+			b = append(b, 0xf6)
+		case bool:
+			if x {
+				b = append(b, 0xf5)
+			} else {
+				b = append(b, 0xf4)
+			}
+		case string:
+			if !utf8.ValidString(x) {
+				return appendRowSlow(b[:start], cols, vals)
+			}
+			b = appendCBORText(b, x)
+		case int64:
+			if x < 0 || x >= canonical.MaxSafeInteger {
+				return appendRowSlow(b[:start], cols, vals)
+			}
+			b = cborhead.Append(b, 0, uint64(x))
+		case []byte:
+			b = cborhead.Append(b, 3, uint64(hex.EncodedLen(len(x))))
+			b = hex.AppendEncode(b, x)
+		default:
+			return appendRowSlow(b[:start], cols, vals)
+		}
+	}
+	return b, nil
+}
+
+func appendRowSlow(b []byte, cols []string, vals []any) ([]byte, error) {
+	row := make([]any, len(vals))
+	for i, v := range vals {
+		var err error
+		if row[i], err = rowValue(cols[i], v); err != nil {
+			return nil, err
+		}
+	}
+	enc, err := canonical.Marshal(row)
+	if err != nil {
+		return nil, err
+	}
+	return append(b, enc...), nil
+}
+
+// rowValue normalises a scanned value across dialects: integers unsigned,
+// byte strings as hex text, anything else the driver returns as its text.
+func rowValue(col string, v any) (any, error) {
+	switch x := v.(type) {
+	case nil, string, bool:
+		return x, nil
+	case int64:
+		if x < 0 {
+			return nil, fmt.Errorf("column %s: negative value %d", col, x)
+		}
+		return uint64(x), nil
+	case []byte:
+		return hex.EncodeToString(x), nil
+	default:
+		return fmt.Sprint(x), nil
+	}
+}
+
+// appendCBORText appends s as a CBOR text string.
+func appendCBORText(b []byte, s string) []byte {
+	return append(cborhead.Append(b, 3, uint64(len(s))), s...)
 }
