@@ -30,6 +30,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -74,6 +75,7 @@ type DB struct {
 	pgConf   *pgx.ConnConfig // PostgreSQL only
 	readOnly bool
 	file     os.FileInfo // SQLite only: the file opened (CheckFile)
+	stmts    sync.Map    // query text → *sql.Stmt (QueryRowPrepared)
 }
 
 // Dialect reports the database's dialect.
@@ -82,8 +84,33 @@ func (d *DB) Dialect() Dialect { return d.dialect }
 // URL returns the URL the database was opened with.
 func (d *DB) URL() string { return d.url }
 
-// Close closes the connection pool.
-func (d *DB) Close() error { return d.SQL.Close() }
+// Close closes the prepared statements and the connection pool.
+func (d *DB) Close() error {
+	d.stmts.Range(func(_, v any) bool {
+		v.(*sql.Stmt).Close()
+		return true
+	})
+	return d.SQL.Close()
+}
+
+// QueryRowPrepared is SQL.QueryRowContext for a hot read query whose text
+// is a constant: the statement is prepared once per pool (database/sql
+// re-prepares it on each connection it meets) instead of parsed on every
+// call. If preparing fails, the query runs unprepared, with the same result.
+func (d *DB) QueryRowPrepared(ctx context.Context, query string, args ...any) *sql.Row {
+	if v, ok := d.stmts.Load(query); ok {
+		return v.(*sql.Stmt).QueryRowContext(ctx, args...)
+	}
+	st, err := d.SQL.PrepareContext(ctx, query)
+	if err != nil {
+		return d.SQL.QueryRowContext(ctx, query, args...)
+	}
+	if v, loaded := d.stmts.LoadOrStore(query, st); loaded {
+		st.Close()
+		st = v.(*sql.Stmt)
+	}
+	return st.QueryRowContext(ctx, args...)
+}
 
 // Open opens the database at rawURL for a tool that writes, and checks
 // that it answers. An SQLite database is created if missing (with its

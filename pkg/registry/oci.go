@@ -128,6 +128,11 @@ type OCIBlob struct {
 	Digest         digest.Digest   // the client's name for it
 	ContentAddress identity.Digest // the store's
 	Size           int64
+
+	// corrupt is what OCIBlobInfo read of the object's scrub state, so
+	// OpenOCIBlob need not read it again: "" unknown, "ok", or the
+	// recorded detail of a corruption.
+	corrupt string
 }
 
 // Sum returns the blob's dual digest when its OCI digest is a SHA-256 one
@@ -375,17 +380,49 @@ func lookupOCIBlob(ctx context.Context, q queryRower, repo string, d digest.Dige
 	return b, nil
 }
 
-// OCIBlobInfo returns blob d of repo, or ErrNotFound.
+// blobInfoQuery reads an OCI blob and, in the same statement, whether a
+// scrub found its object corrupt on the registry's backend: the one query
+// of a blob GET.
+const blobInfoQuery = `SELECT b.content_address, b.size, COALESCE(c.detail, '')
+FROM oci_blobs b LEFT JOIN object_checks c
+  ON c.content_address = b.content_address AND c.backend_id = $3 AND c.state = 'corrupt'
+WHERE b.repository = $1 AND b.digest = $2`
+
+// OCIBlobInfo returns blob d of repo, or ErrNotFound. It also reads the
+// object's scrub state, which OpenOCIBlob of the returned value uses.
 func (r *Registry) OCIBlobInfo(ctx context.Context, repo string, d digest.Digest) (OCIBlob, error) {
-	return lookupOCIBlob(ctx, r.db.SQL, repo, d)
+	var ca, detail string
+	b := OCIBlob{Repository: repo, Digest: d}
+	err := r.db.QueryRowPrepared(ctx, blobInfoQuery, repo, d.String(), r.dp.BackendID()).Scan(&ca, &b.Size, &detail)
+	if errors.Is(err, sql.ErrNoRows) {
+		return OCIBlob{}, fmt.Errorf("%w: blob %s in %s", ErrNotFound, truncate(string(d)), repo)
+	}
+	if err != nil {
+		return OCIBlob{}, fmt.Errorf("registry: blob %s in %s: %w", d, repo, err)
+	}
+	if b.ContentAddress, err = identity.Parse(ca); err != nil {
+		return OCIBlob{}, err
+	}
+	b.corrupt = "ok"
+	if detail != "" {
+		b.corrupt = detail
+	}
+	return b, nil
 }
 
 // OpenOCIBlob returns length bytes (-1: to the end) of blob d of repo from
 // offset, with the range rules of dataplane.ServeObject. A blob a scrub
-// found corrupt is refused with ErrIntegrity.
+// found corrupt is refused with ErrIntegrity (as OCIBlobInfo read it, when
+// b came from there).
 func (r *Registry) OpenOCIBlob(ctx context.Context, b OCIBlob, offset, length int64) (io.ReadCloser, error) {
-	if err := r.checkNotCorrupt(ctx, b.ContentAddress); err != nil { // scrubrun.go
-		return nil, err
+	switch b.corrupt {
+	case "":
+		if err := r.checkNotCorrupt(ctx, b.ContentAddress); err != nil { // scrubrun.go
+			return nil, err
+		}
+	case "ok":
+	default:
+		return nil, corruptError(b.ContentAddress, b.corrupt)
 	}
 	rc, err := r.dp.ServeObject(ctx, b.ContentAddress, offset, length)
 	if err != nil {

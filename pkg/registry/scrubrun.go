@@ -357,6 +357,12 @@ func (r *Registry) checkNotCorrupt(ctx context.Context, addr identity.Digest) er
 	case err != nil:
 		return fmt.Errorf("registry: read scrub state of %s: %w", addr, err)
 	}
+	return corruptError(addr, detail)
+}
+
+// corruptError is the ErrIntegrity of reading an object a scrub found
+// corrupt, with the scrub's detail and the way to repair it.
+func corruptError(addr identity.Digest, detail string) error {
 	return fmt.Errorf("%w: stored object %s is known corrupt (%s); store the same bytes again to repair it", ErrIntegrity, addr, detail)
 }
 
