@@ -89,14 +89,39 @@ func SumReader(r io.Reader) (Sum, error) {
 const sumSegments = 4
 
 // SumReaderBuffer is SumReader with a caller-owned buffer, for callers that
-// digest many streams and want to reuse one buffer. The reads and BLAKE3 run
-// on the calling goroutine while SHA-256 hashes earlier pieces of buf on a
-// second one, so the slower hash bounds the time; a stream that fits in one
-// piece is hashed on the calling goroutine alone. buf must not be used by
-// anything else until SumReaderBuffer returns.
+// digest many streams and want to reuse one buffer. buf must not be used by
+// anything else until SumReaderBuffer returns. See Summer for how the work
+// is shared between goroutines.
 func SumReaderBuffer(r io.Reader, buf []byte) (Sum, error) {
-	b3 := blake3.New(32, nil)
-	s2 := sha256.New()
+	return (&Summer{buf: buf, b3: blake3.New(32, nil), s2: sha256.New()}).sum(r)
+}
+
+// Summer digests streams one after another with one buffer and one pair of
+// hashers, so that a caller digesting many small files allocates nothing
+// per file. The reads and BLAKE3 run on the calling goroutine while SHA-256
+// hashes earlier pieces of the buffer on a second one, so the slower hash
+// bounds the time; a stream that fits in one piece is hashed on the calling
+// goroutine alone. A Summer is not safe for concurrent use.
+type Summer struct {
+	buf []byte
+	b3  *blake3.Hasher
+	s2  hash.Hash
+}
+
+// NewSummer returns a Summer with a BufferSize buffer.
+func NewSummer() *Summer {
+	return &Summer{buf: make([]byte, BufferSize), b3: blake3.New(32, nil), s2: sha256.New()}
+}
+
+// Sum reads r to EOF once and returns its dual digest, as SumReader does.
+func (s *Summer) Sum(r io.Reader) (Sum, error) {
+	s.b3.Reset()
+	s.s2.Reset()
+	return s.sum(r)
+}
+
+func (s *Summer) sum(r io.Reader) (Sum, error) {
+	buf, b3, s2 := s.buf, s.b3, s.s2
 	seg := max(len(buf)/sumSegments, 1)
 	first := buf[:seg:seg] // full slice expressions: b[:cap(b)] below must not reach the next piece
 	k, err := io.ReadFull(r, first)
