@@ -91,8 +91,11 @@ func TestReliabilityCrashLifecycle(t *testing.T) {
 						}
 					}},
 				{name: "gc_mark", args: func(int) []string { return []string{"mark", "--grace", "0"} },
-					prepare: func(r int) { put(fmt.Sprintf("exp@%d.2", r), r+10000); e.ok("as-retain " + strings.Join(expireArgs, " ") + " >/dev/null") },
-					done:    func(int) { e.ok("as-gc mark --grace 0 >/dev/null") }},
+					prepare: func(r int) {
+						put(fmt.Sprintf("exp@%d.2", r), r+10000)
+						e.ok("as-retain " + strings.Join(expireArgs, " ") + " >/dev/null")
+					},
+					done: func(int) { e.ok("as-gc mark --grace 0 >/dev/null") }},
 				{name: "gc_sweep", args: func(int) []string { return []string{"sweep", "--grace", "0"} },
 					prepare: func(r int) {
 						put(fmt.Sprintf("exp@%d.3", r), r+15000)
