@@ -38,7 +38,7 @@ Selection (combinable; default: every stored object):
                      size (no read: fast); missing ones are recorded corrupt
 
 Output: one record per corrupt object, then a summary record (objects,
-bytes, verified, corrupt, seconds). JSON lines on a terminal or with
+bytes, verified, corrupt, milliseconds). JSON lines on a terminal or with
 --json, else canonical CBOR records. Progress on stderr on a terminal.
 
 Exit status: 0 every scrubbed object verified, 1 failure, 2 usage,
@@ -61,16 +61,6 @@ type corruptRecord struct {
 	Size           uint64 `cbor:"size" json:"size"`
 	Corrupt        bool   `cbor:"corrupt" json:"corrupt"`
 	Detail         string `cbor:"detail" json:"detail"`
-}
-
-// summary is the last record.
-type summary struct {
-	Summary  bool    `cbor:"summary" json:"summary"`
-	Objects  uint64  `cbor:"objects" json:"objects"`
-	Bytes    uint64  `cbor:"bytes" json:"bytes"`
-	Verified uint64  `cbor:"verified" json:"verified"`
-	Corrupt  uint64  `cbor:"corrupt" json:"corrupt"`
-	Seconds  float64 `cbor:"seconds" json:"seconds"`
 }
 
 func run(ctx context.Context, args []string, stdio cli.Stdio) error {
@@ -136,8 +126,7 @@ func run(ctx context.Context, args []string, stdio cli.Stdio) error {
 	if werr != nil {
 		return werr
 	}
-	if err := w.Write(summary{Summary: true, Objects: uint64(res.Objects), Bytes: uint64(res.Bytes),
-		Verified: uint64(res.Verified), Corrupt: uint64(res.Corrupt), Seconds: time.Since(start).Seconds()}); err != nil {
+	if err := w.Write(res.Summary(time.Since(start))); err != nil {
 		return err
 	}
 	if err := w.Flush(); err != nil {

@@ -9,8 +9,11 @@ import (
 	"testing"
 
 	"github.com/artifactstore/artifact-store/internal/tooltest"
+	"github.com/artifactstore/artifact-store/pkg/canonical"
 	"github.com/artifactstore/artifact-store/pkg/health"
 	"github.com/artifactstore/artifact-store/pkg/identity"
+	"github.com/artifactstore/artifact-store/pkg/records"
+	"github.com/artifactstore/artifact-store/pkg/registry"
 	"github.com/artifactstore/artifact-store/pkg/storage"
 )
 
@@ -143,5 +146,41 @@ func TestScrubTool(t *testing.T) {
 	}
 	if r := tooltest.Run(t, "", nil, env, "as-scrub", "--sample", "50", "--limit", "1", "--json"); r.Code != 0 {
 		t.Errorf("--sample 50 --limit 1: exit %d %s", r.Code, r.Stderr)
+	}
+}
+
+// TestScrubSummaryCBOR: written to a pipe, as-scrub's records are canonical
+// CBOR that the next tool can read, and the summary says how long the scrub
+// took in whole milliseconds. The summary carried a float of seconds, which
+// is outside the canonical data model: as-scrub | anything failed with
+// "value outside the data model" after scrubbing everything.
+func TestScrubSummaryCBOR(t *testing.T) {
+	_, env := env(t)
+	src := filepath.Join(t.TempDir(), "f")
+	if err := os.WriteFile(src, []byte("summary record\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d := tooltest.Run(t, "", nil, env, "as-digest", src)
+	if r := tooltest.Run(t, "", d.Stdout, env, "as-put", "--package", "app@1", "--finalize"); r.Code != 0 {
+		t.Fatalf("as-put: %d %s", r.Code, r.Stderr)
+	}
+	r := tooltest.Run(t, "", nil, env, "as-scrub")
+	if r.Code != 0 {
+		t.Fatalf("as-scrub (CBOR): exit %d %s", r.Code, r.Stderr)
+	}
+	rd := records.NewReader(bytes.NewReader(r.Stdout))
+	var s registry.ScrubSummary
+	if err := rd.Decode(&s); err != nil {
+		t.Fatalf("summary record: %v (%x)", err, r.Stdout)
+	}
+	if !s.Summary || s.Objects != 1 || s.Verified != 1 {
+		t.Fatalf("summary: %+v", s)
+	}
+	var m map[string]any
+	if err := canonical.Unmarshal(r.Stdout, &m); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := m["milliseconds"].(uint64); !ok {
+		t.Fatalf("milliseconds is %T (%v), want an unsigned integer: %v", m["milliseconds"], m["milliseconds"], m)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -183,3 +184,62 @@ func StartServe(t testing.TB, env []string, extra ...string) string {
 		time.Sleep(100 * time.Millisecond)
 	}
 }
+
+// ServeProc is an as-serve process a test may kill (StartServeProc).
+type ServeProc struct {
+	Addr   string
+	cmd    *exec.Cmd
+	stderr *bytes.Buffer
+	done   chan struct{}
+}
+
+// StartServeProc runs the built as-serve on addr (a free loopback address
+// if empty) like StartServe, and returns it so that the test can SIGKILL
+// it (Kill) and start another on the same address and store. At cleanup a
+// process still running is interrupted and waited for.
+func StartServeProc(t testing.TB, addr string, env []string, extra ...string) *ServeProc {
+	t.Helper()
+	if addr == "" {
+		addr = FreeAddr(t)
+	}
+	p := &ServeProc{Addr: addr, stderr: &bytes.Buffer{}, done: make(chan struct{})}
+	p.cmd = exec.Command(Path(t, "as-serve"), append([]string{"--addr", addr, "--actor", "test"}, extra...)...)
+	p.cmd.Env = append(append(os.Environ(), env...), "ARTIFACTSTORE_LOG_LEVEL=warn")
+	p.cmd.Stderr = p.stderr
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { p.cmd.Wait(); close(p.done) }()
+	t.Cleanup(func() {
+		p.cmd.Process.Signal(os.Interrupt)
+		<-p.done
+		if bytes.Contains(p.stderr.Bytes(), []byte("panic")) {
+			t.Errorf("as-serve logged a panic:\n%s", p.stderr.Bytes())
+		}
+	})
+	for i := 0; ; i++ {
+		select {
+		case <-p.done:
+			t.Fatalf("as-serve exited at start-up: %s", p.stderr.Bytes())
+		default:
+		}
+		resp, err := http.Get("http://" + addr + "/v2/")
+		if err == nil {
+			resp.Body.Close()
+			return p
+		}
+		if i > 200 {
+			t.Fatalf("as-serve did not start: %v\n%s", err, p.stderr.Bytes())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// Kill sends SIGKILL and waits for the process to end.
+func (p *ServeProc) Kill() {
+	p.cmd.Process.Signal(syscall.SIGKILL)
+	<-p.done
+}
+
+// Stderr is what the process logged so far (call after Kill).
+func (p *ServeProc) Stderr() []byte { return p.stderr.Bytes() }

@@ -69,6 +69,25 @@ type ScrubResult struct {
 	Corrupt  int64
 }
 
+// ScrubSummary is the record that ends a scrub's output (as-scrub): the
+// result and how long it took in whole milliseconds. Every field is in the
+// canonical CBOR data model (no floats), so the record can be written as
+// CBOR as well as JSON.
+type ScrubSummary struct {
+	Summary      bool   `cbor:"summary" json:"summary"`
+	Objects      uint64 `cbor:"objects" json:"objects"`
+	Bytes        uint64 `cbor:"bytes" json:"bytes"`
+	Verified     uint64 `cbor:"verified" json:"verified"`
+	Corrupt      uint64 `cbor:"corrupt" json:"corrupt"`
+	Milliseconds uint64 `cbor:"milliseconds" json:"milliseconds"`
+}
+
+// Summary is the summary record of res for a scrub that took elapsed.
+func (res ScrubResult) Summary(elapsed time.Duration) ScrubSummary {
+	return ScrubSummary{Summary: true, Objects: uint64(res.Objects), Bytes: uint64(res.Bytes),
+		Verified: uint64(res.Verified), Corrupt: uint64(res.Corrupt), Milliseconds: uint64(max(elapsed.Milliseconds(), 0))}
+}
+
 // scrubTarget is one object selected for scrubbing, as storage_locations
 // records it.
 type scrubTarget struct {
