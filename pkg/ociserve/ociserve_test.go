@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -264,5 +265,16 @@ func TestPutLastChunk(t *testing.T) {
 	defer got.Body.Close()
 	if b, _ := io.ReadAll(got.Body); !bytes.Equal(b, blob) {
 		t.Fatalf("blob reads back %q, want %q", b, blob)
+	}
+}
+
+// TestCollectingIsRetryable: a push that met a sweep is answered with the
+// spec's TOOMANYREQUESTS and Retry-After, which clients retry; not DENIED,
+// on which they give up.
+func TestCollectingIsRetryable(t *testing.T) {
+	err := fmt.Errorf("%w: %w: blake3:…; retry the push", registry.ErrConflict, registry.ErrCollecting)
+	ae := toAPIError(err, CodeBlobUnknown)
+	if ae.Status != http.StatusTooManyRequests || ae.Code != CodeTooManyRequests || ae.Header.Get("Retry-After") == "" {
+		t.Fatalf("a push that met a sweep: %d %s %v; want 429 TOOMANYREQUESTS with Retry-After", ae.Status, ae.Code, ae.Header)
 	}
 }

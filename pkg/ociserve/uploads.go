@@ -204,7 +204,9 @@ func (s *Server) startUpload(w http.ResponseWriter, r *http.Request, q *request)
 			if err == nil {
 				return blobCreated(w, q.name, b.Digest)
 			}
-			if !errors.Is(err, registry.ErrNotFound) {
+			// Nothing to mount, or its bytes are being collected: the
+			// client uploads them instead (a session below).
+			if !errors.Is(err, registry.ErrNotFound) && !errors.Is(err, registry.ErrCollecting) {
 				return err
 			}
 		}
