@@ -10,7 +10,13 @@ for pkg in $(go list ./...); do
   dir=$(go list -f '{{.Dir}}' "$pkg")
   for target in $(grep -ho '^func Fuzz[A-Za-z0-9_]*' "$dir"/*_test.go 2>/dev/null | sed 's/^func //' | sort -u); do
     echo "fuzz: $pkg $target for $t"
-    go test -run '^$' -fuzz "^$target\$" -fuzztime "$t" "$pkg" >/tmp/fuzz.$$.log 2>&1 || { cat /tmp/fuzz.$$.log >&2; echo "fuzz: FAILED $pkg $target" >&2; fail=1; }
+    if go test -run '^$' -fuzz "^$target\$" -fuzztime "$t" "$pkg" >/tmp/fuzz.$$.log 2>&1; then
+      # The last progress line's execs: the figure scripts/reliability.sh sums.
+      execs=$(grep -o 'execs: [0-9]*' /tmp/fuzz.$$.log | tail -1 | awk '{print $2}')
+      echo "fuzz: ok $pkg $target execs ${execs:-0}"
+    else
+      cat /tmp/fuzz.$$.log >&2; echo "fuzz: FAILED $pkg $target" >&2; fail=1
+    fi
   done
 done
 rm -f /tmp/fuzz.$$.log

@@ -204,7 +204,7 @@ func StartServeProc(t testing.TB, addr string, env []string, extra ...string) *S
 	}
 	p := &ServeProc{Addr: addr, stderr: &bytes.Buffer{}, done: make(chan struct{})}
 	p.cmd = exec.Command(Path(t, "as-serve"), append([]string{"--addr", addr, "--actor", "test"}, extra...)...)
-	p.cmd.Env = append(append(os.Environ(), env...), "ARTIFACTSTORE_LOG_LEVEL=warn")
+	p.cmd.Env = append(append(os.Environ(), "ARTIFACTSTORE_LOG_LEVEL=warn"), env...) // env may set another level
 	p.cmd.Stderr = p.stderr
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"testing/fstest"
 )
 
 const goodManifest = `{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","artifactType":"application/vnd.unknown.artifact.v1",
@@ -136,6 +137,30 @@ func FuzzParseIndex(f *testing.F) {
 		}
 		if _, err := ParseIndex(c1); err != nil {
 			t.Fatalf("re-encoded index refused: %v\n%s", err, c1)
+		}
+	})
+}
+
+// FuzzOpenLayout: an image layout's oci-layout and index.json as a
+// directory gives a layout or an error, never a panic, and every
+// descriptor of an opened layout has a valid digest.
+func FuzzOpenLayout(f *testing.F) {
+	f.Add([]byte(`{"imageLayoutVersion":"1.0.0"}`), []byte(`{"schemaVersion":2,"manifests":[]}`))
+	f.Add([]byte(`{"imageLayoutVersion":"2.0.0"}`), []byte(`{}`))
+	f.Add([]byte(`{"imageLayoutVersion":"1.0.0","x":1}`), []byte(`{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:../../etc","size":1}]}`))
+	f.Fuzz(func(t *testing.T, hdr, index []byte) {
+		l, err := OpenLayout(fstest.MapFS{"oci-layout": {Data: hdr}, "index.json": {Data: index}})
+		if err != nil {
+			return
+		}
+		for _, m := range l.Index.Manifests {
+			if m.Digest.Validate() != nil {
+				t.Fatalf("opened a layout naming an invalid digest %q", m.Digest)
+			}
+			l.Stat(m) // a blob that is not there: an error, not a panic
+		}
+		for _, n := range l.RefNames() {
+			l.Find(n)
 		}
 	})
 }

@@ -63,6 +63,12 @@ func toAPIError(err error, notFound string) *apiError {
 		return newError(status, notFound, err.Error())
 	case errors.Is(err, registry.ErrInvalid):
 		return newError(http.StatusBadRequest, CodeManifestInvalid, err.Error())
+	case errors.Is(err, registry.ErrCollecting):
+		// A race with a sweep, not a refusal: DENIED would make clients
+		// give up; TOOMANYREQUESTS with Retry-After makes them push again.
+		e := newError(http.StatusTooManyRequests, CodeTooManyRequests, err.Error())
+		e.Header = http.Header{"Retry-After": {"1"}}
+		return e
 	case errors.Is(err, registry.ErrConflict), errors.Is(err, registry.ErrPackageFinalized):
 		return newError(http.StatusForbidden, CodeDenied, err.Error())
 	case errors.Is(err, db.ErrUnavailable), errors.Is(err, storage.ErrUnavailable):

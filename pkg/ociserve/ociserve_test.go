@@ -4,11 +4,16 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/artifactstore/artifact-store/pkg/dataplane"
 	"github.com/artifactstore/artifact-store/pkg/db/dbtest"
@@ -296,5 +301,62 @@ func TestGetBlobBothPaths(t *testing.T) {
 				t.Fatalf("%d-byte blob, range %v: %d bytes (status %d, %v), want %d exact", size, r, len(got), resp.StatusCode, err, r[1]-r[0]+1)
 			}
 		}
+	}
+}
+
+// TestCollectingIsRetryable: a push that met a sweep is answered with the
+// spec's TOOMANYREQUESTS and Retry-After, which clients retry; not DENIED,
+// on which they give up.
+func TestCollectingIsRetryable(t *testing.T) {
+	err := fmt.Errorf("%w: %w: blake3:…; retry the push", registry.ErrConflict, registry.ErrCollecting)
+	ae := toAPIError(err, CodeBlobUnknown)
+	if ae.Status != http.StatusTooManyRequests || ae.Code != CodeTooManyRequests || ae.Header.Get("Retry-After") == "" {
+		t.Fatalf("a push that met a sweep: %d %s %v; want 429 TOOMANYREQUESTS with Retry-After", ae.Status, ae.Code, ae.Header)
+	}
+}
+
+// TestStaleStagedFilesRemoved: a server starting on an upload directory
+// removes the staged bytes of sessions that are closed (a server killed
+// between committing an upload's last PUT and removing its file left them,
+// and nothing else ever would) and keeps those of open sessions, whose
+// uploads then resume.
+func TestStaleStagedFilesRemoved(t *testing.T) {
+	d := dbtest.SQLite(t)
+	dp, closeFn, _ := dataplane.OpenLocal("local", t.TempDir(), false)
+	defer closeFn()
+	reg := registry.New(d, dp, registry.Options{Actor: "server"})
+	up := t.TempDir()
+	a := newServer(t, &Access{Anonymous: true}, up, reg)
+	start := func() string {
+		resp := do(t, "POST", a.URL+"/v2/app/blobs/uploads/", nil)
+		if resp.StatusCode != 202 {
+			t.Fatalf("start: %d", resp.StatusCode)
+		}
+		loc := resp.Header.Get("Location")
+		if c := do(t, "PATCH", a.URL+loc, []byte("staged"), "Content-Range", "0-5").StatusCode; c != 202 {
+			t.Fatalf("patch: %d", c)
+		}
+		return loc
+	}
+	open, closed := start(), start()
+	closedID := closed[strings.LastIndex(closed, "/")+1:]
+	// The session closes in the log but its file stays, as after a kill.
+	if err := reg.CancelOCIUpload(context.Background(), "app", closedID, "test"); err != nil {
+		t.Fatal(err)
+	}
+	old := time.Now().Add(-time.Hour) // left by a server killed an hour ago
+	for _, loc := range []string{open, closed} {
+		if err := os.Chtimes(filepath.Join(up, loc[strings.LastIndex(loc, "/")+1:]), old, old); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a.Close()
+	b := newServer(t, &Access{Anonymous: true}, up, reg)
+	if _, err := os.Stat(filepath.Join(up, closedID)); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the staged file of a closed session survived the restart: %v", err)
+	}
+	resp := do(t, "GET", b.URL+open, nil)
+	if resp.StatusCode != 204 || resp.Header.Get("Range") != "0-5" {
+		t.Fatalf("the open session after the restart: %d %q", resp.StatusCode, resp.Header.Get("Range"))
 	}
 }

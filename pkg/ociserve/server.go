@@ -12,6 +12,7 @@
 package ociserve
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -77,6 +78,11 @@ func New(opts Options) (*Server, error) {
 	up, err := newUploads(opts.UploadDir)
 	if err != nil {
 		return nil, err
+	}
+	if n, err := up.removeStale(context.Background(), opts.Registry); err != nil {
+		return nil, err
+	} else if n > 0 {
+		opts.Log.Info("removed staged bytes of finished uploads", "files", n)
 	}
 	return &Server{opts: opts, uploads: up, slots: make(chan struct{}, opts.MaxUploads)}, nil
 }

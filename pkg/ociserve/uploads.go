@@ -1,6 +1,7 @@
 package ociserve
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -9,6 +10,7 @@ import (
 	"path/filepath"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/artifactstore/artifact-store/pkg/registry"
 )
@@ -62,6 +64,46 @@ func (u *uploads) open(id string) (*os.File, func(), error) {
 		return nil, nil, fmt.Errorf("ociserve: upload %s: lock: %w", id, err)
 	}
 	return f, func() { f.Close(); m.Unlock() }, nil
+}
+
+// removeStale deletes the staging files of sessions that are no longer
+// open: a server killed between committing an upload's last PUT (or a
+// cancel) and removing its file left it behind, and nothing else ever
+// would (the collector cancels only open sessions). A file that appeared
+// after the open sessions were listed (or within a second before: file
+// times come from a coarser clock) is kept: its session may have started
+// since. Files of open sessions are kept, so that their uploads
+// resume.
+func (u *uploads) removeStale(ctx context.Context, reg *registry.Registry) (int, error) {
+	listed := time.Now().Add(-time.Second)
+	open, err := reg.AbandonedOCIUploads(ctx, time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC))
+	if err != nil {
+		return 0, fmt.Errorf("ociserve: open uploads: %w", err)
+	}
+	keep := make(map[string]bool, len(open))
+	for _, o := range open {
+		keep[o.ID] = true
+	}
+	entries, err := os.ReadDir(u.dir)
+	if err != nil {
+		return 0, fmt.Errorf("ociserve: upload directory: %w", err)
+	}
+	n := 0
+	for _, e := range entries {
+		name := e.Name()
+		if keep[name] || registry.CheckUploadID(name) != nil || !e.Type().IsRegular() {
+			continue
+		}
+		if fi, err := e.Info(); err != nil || !fi.ModTime().Before(listed) {
+			continue
+		}
+		if err := os.Remove(u.path(name)); err == nil {
+			n++
+		} else if !errors.Is(err, os.ErrNotExist) {
+			return n, fmt.Errorf("ociserve: upload %s: %w", name, err)
+		}
+	}
+	return n, nil
 }
 
 // remove deletes the staging file of a finished or cancelled upload.
@@ -204,7 +246,9 @@ func (s *Server) startUpload(w http.ResponseWriter, r *http.Request, q *request)
 			if err == nil {
 				return blobCreated(w, q.name, b.Digest)
 			}
-			if !errors.Is(err, registry.ErrNotFound) {
+			// Nothing to mount, or its bytes are being collected: the
+			// client uploads them instead (a session below).
+			if !errors.Is(err, registry.ErrNotFound) && !errors.Is(err, registry.ErrCollecting) {
 				return err
 			}
 		}

@@ -78,15 +78,15 @@ var referenceSources = []referenceSource{
 
 // claimOCI claims addr for a new OCI reference in tx (see claimObject). An
 // OCI push cannot re-read its body, so an object a sweep is deleting, or
-// has deleted, is refused with ErrConflict: the client retries the push,
-// which then stores the bytes anew.
+// has deleted, is refused with ErrCollecting (and ErrConflict): the client
+// retries the push, which then stores the bytes anew.
 func (r *Registry) claimOCI(ctx context.Context, tx *sql.Tx, emit func(string, any) (events.Event, error), addr identity.Digest) error {
 	c, err := r.claimObject(ctx, tx, emit, addr, r.dp.BackendID())
 	if err != nil {
 		return err
 	}
 	if c != claimLive {
-		return fmt.Errorf("%w: object %s is being garbage-collected; retry the push", ErrConflict, addr)
+		return fmt.Errorf("%w: %w: %s; retry the push", ErrConflict, ErrCollecting, addr)
 	}
 	return nil
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/artifactstore/artifact-store/pkg/identity"
 	"github.com/artifactstore/artifact-store/pkg/ref"
 	"github.com/artifactstore/artifact-store/pkg/storage/s3/s3test"
+	"github.com/opencontainers/go-digest"
 )
 
 func TestMain(m *testing.M) { os.Exit(s3test.Main(m)) }
@@ -524,6 +525,63 @@ func TestImportClaimsObjects(t *testing.T) {
 		rc.Close()
 		if err != nil || !bytes.Equal(got, content) {
 			t.Fatalf("read back %q, %v", got, err)
+		}
+		checkLog(t, base)
+	})
+}
+
+// TestOCIPushMeetsSweep: a blob push whose bytes a sweep is deleting is
+// refused with ErrCollecting (a retry stores them anew), still an
+// ErrConflict, and the retry after the sweep succeeds. It was a bare
+// ErrConflict, which as-serve answered 403 DENIED: clients give up on
+// that, and under as-gc with no grace pushes failed (TestReliabilityServeLoad).
+func TestOCIPushMeetsSweep(t *testing.T) {
+	eachStore(t, func(t *testing.T, d *db.DB, dp dataplane.DataPlane) {
+		ctx := context.Background()
+		clock := newClock()
+		base := New(d, dp, Options{Actor: "test", Now: clock.now})
+		content := []byte("bytes a push brings while a sweep deletes them")
+		old := ref.Version("old", "1")
+		if err := base.CreatePackage(ctx, old, CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		for _, b := range [][]byte{content, []byte("other bytes")} {
+			if _, err := base.IngestFile(ctx, old, "f", bytes.NewReader(b), IngestOptions{Replace: true}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := base.Mark(ctx, GCOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		dg := digest.FromBytes(content)
+		var pushErr error
+		sweeper := New(d, dp, Options{Actor: "gc", Now: clock.now})
+		sweeper.gc = &gcHooks{at: func(point string) {
+			if point == "sweep.delete" {
+				_, pushErr = base.PutOCIBlob(ctx, "app", dg, bytes.NewReader(content), int64(len(content)), "")
+			}
+		}}
+		if res, err := sweeper.Sweep(ctx, GCOptions{Grace: 0}); err != nil || res.Objects != 1 {
+			t.Fatalf("sweep: %+v, %v", res, err)
+		}
+		if !errors.Is(pushErr, ErrCollecting) || !errors.Is(pushErr, ErrConflict) {
+			t.Fatalf("push during the sweep's delete: %v; want ErrCollecting and ErrConflict", pushErr)
+		}
+		if _, err := base.PutOCIBlob(ctx, "app", dg, bytes.NewReader(content), int64(len(content)), ""); err != nil {
+			t.Fatalf("the retried push: %v", err)
+		}
+		b, err := base.OCIBlobInfo(ctx, "app", dg)
+		if err != nil {
+			t.Fatalf("the pushed blob: %v", err)
+		}
+		rc, err := base.OpenOCIBlob(ctx, b, 0, -1)
+		if err != nil {
+			t.Fatalf("read the pushed blob: %v", err)
+		}
+		got, _ := io.ReadAll(rc)
+		rc.Close()
+		if !bytes.Equal(got, content) {
+			t.Fatalf("read back %q", got)
 		}
 		checkLog(t, base)
 	})

@@ -49,6 +49,11 @@ var (
 	// ErrIntegrity: stored state is not what it should be (replay drift,
 	// a known-corrupt object, a verify difference).
 	ErrIntegrity = errors.New("registry: integrity failure")
+	// ErrCollecting: a push met its bytes under a sweep's deleting
+	// tombstone and cannot re-read its body; the same push succeeds when
+	// retried (it stores the bytes anew). Errors wrapping it wrap
+	// ErrConflict as well.
+	ErrCollecting = errors.New("registry: object is being garbage-collected")
 )
 
 // DefaultRetentionClass is the class of a package created without one.
