@@ -21,6 +21,8 @@ scripts/with-postgres.sh go test -run '^$' -bench . -benchtime 2s ./pkg/events |
 echo
 scripts/with-postgres.sh scripts/bench/ingest.sh "$data" "$PWD/bin"
 echo
+scripts/with-postgres.sh scripts/bench/issue20.sh "$data" "$PWD/bin"
+echo
 scripts/bench/fetch.sh "$data" "$PWD/bin"
 echo
 scripts/bench/oci.sh "$data" "$PWD/bin"

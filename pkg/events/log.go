@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"iter"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/artifactstore/artifact-store/pkg/db"
+	"github.com/artifactstore/artifact-store/pkg/identity"
 )
 
 // NotifyChannel is the PostgreSQL LISTEN/NOTIFY channel; the payload is the
@@ -282,4 +284,108 @@ func (l *Log) batch() int {
 		return 1000
 	}
 	return l.BatchSize
+}
+
+// Appender appends many events in one transaction: it locks and reads the
+// head once, assigns each event its sequence number and chains its hash in
+// memory, and writes the held events with multi-row inserts and one head
+// update at Flush (or at the next Append once appenderChunk are held). The
+// caller's transaction must Flush before it commits; until then the held
+// events are not in the events table, so nothing in the transaction may
+// read the log between Append and Flush. What one Append after another
+// produces is exactly what as many calls of Append produce: the same
+// sequence numbers, hashes and rows.
+type Appender struct {
+	tx      Tx
+	dialect db.Dialect
+	locked  bool
+	seq     int64
+	hash    identity.Digest
+	held    []Event
+}
+
+// appenderChunk is how many events one insert writes (7 parameters each,
+// under SQLite's limit of 32,766).
+const appenderChunk = 512
+
+// NewAppender returns an Appender into tx on a database of dialect d.
+func NewAppender(tx Tx, d db.Dialect) *Appender { return &Appender{tx: tx, dialect: d} }
+
+// Append validates ev and holds it as the next event, returning it with
+// Seq, PrevHash and Hash filled in.
+func (a *Appender) Append(ctx context.Context, ev Event) (Event, error) {
+	if err := ev.validate(); err != nil {
+		return Event{}, err
+	}
+	if !a.locked {
+		var prev []byte
+		// Take the head row's lock (and read it) without moving it: Flush
+		// writes the final head.
+		if err := a.tx.QueryRowContext(ctx, `UPDATE event_head SET seq = seq WHERE id = 1 RETURNING seq, hash`).Scan(&a.seq, &prev); err != nil {
+			return Event{}, fmt.Errorf("events: append: lock head: %w", err)
+		}
+		h, err := digestFrom(prev)
+		if err != nil {
+			return Event{}, err
+		}
+		a.hash, a.locked = h, true
+	}
+	if len(a.held) >= appenderChunk {
+		if err := a.Flush(ctx); err != nil {
+			return Event{}, err
+		}
+	}
+	a.seq++
+	ev.Seq = uint64(a.seq)
+	ev.Time = ev.Time.UTC()
+	ev.PrevHash = a.hash
+	ev.Hash = ChainHash(ev.PrevHash, ev.Record())
+	a.hash = ev.Hash
+	a.held = append(a.held, ev)
+	return ev, nil
+}
+
+// Flush writes the held events and moves the head to the last of them.
+func (a *Appender) Flush(ctx context.Context) error {
+	if len(a.held) == 0 {
+		return nil
+	}
+	evs := a.held
+	last := evs[len(evs)-1]
+	if a.dialect == db.Postgres {
+		n := len(evs)
+		seq, typ, actor, ts := make([]int64, n), make([]string, n), make([]string, n), make([]string, n)
+		payload, prev, hash := make([][]byte, n), make([][]byte, n), make([][]byte, n)
+		for i, ev := range evs {
+			seq[i], typ[i], actor[i], ts[i] = int64(ev.Seq), ev.Type, ev.Actor, FormatTime(ev.Time)
+			payload[i], prev[i], hash[i] = ev.Payload, ev.PrevHash.Bytes(), ev.Hash.Bytes()
+		}
+		// NOTIFY is transactional: one wake-up at commit serves every event.
+		if _, err := a.tx.ExecContext(ctx, `WITH ins AS (INSERT INTO events (seq, type, actor, recorded_at, payload, prev_hash, hash)
+			SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::bytea[], $6::bytea[], $7::bytea[])),
+			h AS (UPDATE event_head SET seq = $8, hash = $9 WHERE id = 1)
+			SELECT pg_notify('`+NotifyChannel+`', $8::text)`,
+			seq, typ, actor, ts, payload, prev, hash, int64(last.Seq), last.Hash.Bytes()); err != nil {
+			return fmt.Errorf("events: append: %w", err)
+		}
+	} else {
+		var q strings.Builder
+		q.WriteString(`INSERT INTO events (seq, type, actor, recorded_at, payload, prev_hash, hash) VALUES `)
+		args := make([]any, 0, 7*len(evs))
+		for i, ev := range evs {
+			if i > 0 {
+				q.WriteString(", ")
+			}
+			q.WriteString("(?, ?, ?, ?, ?, ?, ?)")
+			args = append(args, int64(ev.Seq), ev.Type, ev.Actor, FormatTime(ev.Time), ev.Payload, ev.PrevHash.Bytes(), ev.Hash.Bytes())
+		}
+		if _, err := a.tx.ExecContext(ctx, q.String(), args...); err != nil {
+			return fmt.Errorf("events: append: %w", err)
+		}
+		if _, err := a.tx.ExecContext(ctx, `UPDATE event_head SET seq = $1, hash = $2 WHERE id = 1`, int64(last.Seq), last.Hash.Bytes()); err != nil {
+			return fmt.Errorf("events: append: update head: %w", err)
+		}
+	}
+	a.held = a.held[:0]
+	return nil
 }

@@ -110,7 +110,7 @@ func (r *Registry) IngestFiles(ctx context.Context, ref ref.Ref, in []Input, opt
 			break
 		}
 		r.hook("ingest.commit")
-		err = r.mutate(ctx, func(tx *sql.Tx, emit func(string, any) (events.Event, error)) error {
+		err = r.mutateWith(ctx, true, func(tx *sql.Tx, emit func(string, any) (events.Event, error)) error {
 			return r.commitIngest(ctx, tx, emit, ref, in, todo, results, out, opts, &retry, repaired)
 		})
 		if !errors.Is(err, errClaim) {
@@ -149,6 +149,22 @@ func (r *Registry) commitIngest(ctx context.Context, tx *sql.Tx, emit func(strin
 	if err := checkTree(ctx, tx, r.db.Dialect(), ref, paths, have); err != nil {
 		return err // a concurrent ingest added a conflicting path
 	}
+	// The GC states of the batch's objects in one read (claimObject reads
+	// one at a time): with the head lock held, none changes before commit
+	// except by this transaction's own revivals, which remove the state.
+	var states map[string]string
+	backend := r.dp.BackendID()
+	if !r.naive() {
+		var addrs []string
+		for _, i := range todo {
+			if res := results[i]; res != nil {
+				addrs = append(addrs, res.Sum.BLAKE3.String())
+			}
+		}
+		if states, err = gcStates(ctx, tx, backend, addrs); err != nil {
+			return err
+		}
+	}
 	for _, i := range todo {
 		res := results[i]
 		if res == nil {
@@ -163,7 +179,15 @@ func (r *Registry) commitIngest(ctx context.Context, tx *sql.Tx, emit func(strin
 			out[i].Unchanged = true
 			continue
 		}
-		switch c, err := r.claimObject(ctx, tx, emit, res.Sum.BLAKE3, res.Receipt.BackendID); {
+		c, err := claimLive, error(nil)
+		if res.Receipt.BackendID != backend {
+			c, err = r.claimObject(ctx, tx, emit, res.Sum.BLAKE3, res.Receipt.BackendID)
+		} else if st, ok := states[res.Sum.BLAKE3.String()]; ok {
+			if c, err = r.claimState(ctx, emit, res.Sum.BLAKE3, res.Receipt.BackendID, st); err == nil && c == claimLive {
+				delete(states, res.Sum.BLAKE3.String()) // revived: no GC state any more
+			}
+		}
+		switch {
 		case err != nil:
 			return err
 		case c == claimDeleting:

@@ -145,6 +145,51 @@ func (r *Registry) claimObject(ctx context.Context, tx *sql.Tx, emit func(string
 	if err != nil {
 		return 0, fmt.Errorf("registry: read GC state of %s: %w", addr, err)
 	}
+	return r.claimState(ctx, emit, addr, backend, state)
+}
+
+// gcStates returns the GC state of those of addrs (on backend) that have
+// one, read in one query per 500 addresses: what claimObject would read
+// for each. An ingest batch reads them once instead of once per file.
+func gcStates(ctx context.Context, q queryer, backend string, addrs []string) (map[string]string, error) {
+	out := map[string]string{}
+	const chunk = 500
+	for start := 0; start < len(addrs); start += chunk {
+		part := addrs[start:min(start+chunk, len(addrs))]
+		args := make([]any, 0, len(part)+1)
+		args = append(args, backend)
+		var in strings.Builder
+		for i, a := range part {
+			if i > 0 {
+				in.WriteString(", ")
+			}
+			args = append(args, a)
+			fmt.Fprintf(&in, "$%d", len(args))
+		}
+		rows, err := q.QueryContext(ctx, `SELECT content_address, state FROM gc_objects WHERE backend_id = $1 AND content_address IN (`+in.String()+`)`, args...)
+		if err != nil {
+			return nil, fmt.Errorf("registry: read GC states: %w", err)
+		}
+		for rows.Next() {
+			var a, st string
+			if err := rows.Scan(&a, &st); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			out[a] = st
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return nil, fmt.Errorf("registry: read GC states: %w", err)
+		}
+	}
+	return out, nil
+}
+
+// claimState is claimObject for an object whose GC state (a gc_objects
+// row) was read as state.
+func (r *Registry) claimState(ctx context.Context, emit func(string, any) (events.Event, error), addr identity.Digest, backend, state string) (claim, error) {
 	switch state {
 	case "condemned":
 		_, err := emit(TypeGCRevived, gcRevived{ContentAddress: addr, BackendID: backend, From: state})

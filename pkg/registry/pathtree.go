@@ -3,8 +3,9 @@ package registry
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 
 	"github.com/artifactstore/artifact-store/pkg/db"
 	"github.com/artifactstore/artifact-store/pkg/records"
@@ -63,23 +64,79 @@ func checkTree(ctx context.Context, q rowQueryer, dialect db.Dialect, pkg ref.Re
 			}
 		}
 	}
-	// Files below p: bytewise between p+"/" and p+"0" ('0' follows '/').
-	col := "path"
-	if dialect == db.Postgres {
-		col = `path COLLATE "C"`
+	// Files below p: bytewise between p+"/" and p+"0" ('0' follows '/'),
+	// for many paths per statement (a range lookup in the primary key each;
+	// on PostgreSQL through the COLLATE "C" index of migration 00007).
+	below, err := filesBelow(ctx, q, dialect, pkg, fresh)
+	if err != nil {
+		return err
 	}
-	query := `SELECT path FROM artifact_files WHERE package_name = $1 AND package_version = $2 AND ` +
-		col + ` >= $3 AND ` + col + ` < $4 LIMIT 1`
 	for _, p := range fresh {
-		var below string
-		switch err := q.QueryRowContext(ctx, query, pkg.Name, pkg.Version, p+"/", p+"0").Scan(&below); {
-		case err == nil:
-			return fmt.Errorf("%w: %s already holds %q, so %q cannot be added as a file (it is a directory there); nothing stored", ErrConflict, pkg, below, p)
-		case !errors.Is(err, sql.ErrNoRows):
-			return fmt.Errorf("registry: read files of %s: %w", pkg, err)
+		if b, ok := below[p]; ok {
+			return fmt.Errorf("%w: %s already holds %q, so %q cannot be added as a file (it is a directory there); nothing stored", ErrConflict, pkg, b, p)
 		}
 	}
 	return nil
+}
+
+// filesBelow returns, for those of paths that have files of pkg below them
+// (path/…), one such file: 256 paths per query.
+func filesBelow(ctx context.Context, q rowQueryer, dialect db.Dialect, pkg ref.Ref, paths []string) (map[string]string, error) {
+	out := map[string]string{}
+	const chunk = 256
+	for start := 0; start < len(paths); start += chunk {
+		part := paths[start:min(start+chunk, len(paths))]
+		var query string
+		var args []any
+		if dialect == db.Postgres {
+			lo, hi := make([]string, len(part)), make([]string, len(part))
+			for i, p := range part {
+				lo[i], hi[i] = p+"/", p+"0"
+			}
+			query = `SELECT t.p, (SELECT f.path FROM artifact_files f WHERE f.package_name = $1 AND f.package_version = $2
+				AND f.path COLLATE "C" >= t.lo COLLATE "C" AND f.path COLLATE "C" < t.hi COLLATE "C" LIMIT 1)
+				FROM unnest($3::text[], $4::text[], $5::text[]) AS t(p, lo, hi)`
+			args = []any{pkg.Name, pkg.Version, part, lo, hi}
+		} else {
+			var vals strings.Builder
+			// Anonymous parameters first (the driver looks every named
+			// one up in a list), the package's two numbered after them.
+			args = make([]any, 0, 2+3*len(part))
+			for i, p := range part {
+				if i > 0 {
+					vals.WriteString(", ")
+				}
+				vals.WriteString("(?, ?, ?)")
+				args = append(args, p, p+"/", p+"0")
+			}
+			n := len(args)
+			args = append(args, pkg.Name, pkg.Version)
+			query = `WITH t(p, lo, hi) AS (VALUES ` + vals.String() + `)
+				SELECT t.p, (SELECT f.path FROM artifact_files f WHERE f.package_name = ?` + strconv.Itoa(n+1) +
+				` AND f.package_version = ?` + strconv.Itoa(n+2) + ` AND f.path >= t.lo AND f.path < t.hi LIMIT 1) FROM t`
+		}
+		rows, err := q.QueryContext(ctx, query, args...)
+		if err != nil {
+			return nil, fmt.Errorf("registry: read files of %s: %w", pkg, err)
+		}
+		for rows.Next() {
+			var p string
+			var b sql.NullString
+			if err := rows.Scan(&p, &b); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("registry: read files of %s: %w", pkg, err)
+			}
+			if b.Valid {
+				out[p] = b.String
+			}
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return nil, fmt.Errorf("registry: read files of %s: %w", pkg, err)
+		}
+	}
+	return out, nil
 }
 
 // rowQueryer is a *sql.DB or *sql.Tx.

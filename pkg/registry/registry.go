@@ -138,6 +138,17 @@ type File = records.File
 // mutating operation. fn appends events through emit, which also applies
 // them to the views.
 func (r *Registry) mutate(ctx context.Context, fn func(tx *sql.Tx, emit func(typ string, payload any) (events.Event, error)) error) error {
+	return r.mutateWith(ctx, false, fn)
+}
+
+// mutateWith is mutate; with bulk, the view writer holds back runs of
+// plain file ingests and writes them in multi-row statements
+// (views_bulk.go) before any other event and before the commit, so fn must
+// not read artifact_files, storage_locations or the package counters after
+// emitting an ingest. Either way the events are appended through one
+// events.Appender (one head update, multi-row inserts), so fn must not
+// read the log.
+func (r *Registry) mutateWith(ctx context.Context, bulk bool, fn func(tx *sql.Tx, emit func(typ string, payload any) (events.Event, error)) error) error {
 	// Queue on the log's head before fn reads the views: fn's checks then
 	// see every mutation committed before this one. Otherwise (READ
 	// COMMITTED) two writers of the same package or path both pass their
@@ -150,6 +161,10 @@ func (r *Registry) mutate(ctx context.Context, fn func(tx *sql.Tx, emit func(typ
 	defer tx.Rollback()
 	now := r.opts.Now()
 	vw := newViewWriter()
+	if bulk {
+		vw.bulk, vw.pg = true, r.db.Dialect() == db.Postgres
+	}
+	app := events.NewAppender(tx, r.db.Dialect())
 	emit := func(typ string, payload any) (events.Event, error) {
 		var b []byte
 		if raw, ok := payload.([]byte); ok {
@@ -157,7 +172,7 @@ func (r *Registry) mutate(ctx context.Context, fn func(tx *sql.Tx, emit func(typ
 		} else if b, err = canonical.Marshal(payload); err != nil {
 			return events.Event{}, err
 		}
-		ev, err := events.Append(ctx, tx, r.db.Dialect(), events.Event{Type: typ, Actor: r.opts.Actor, Time: now, Payload: b})
+		ev, err := app.Append(ctx, events.Event{Type: typ, Actor: r.opts.Actor, Time: now, Payload: b})
 		if err != nil {
 			return events.Event{}, err
 		}
@@ -167,6 +182,12 @@ func (r *Registry) mutate(ctx context.Context, fn func(tx *sql.Tx, emit func(typ
 		return ev, nil
 	}
 	if err := fn(tx, emit); err != nil {
+		return err
+	}
+	if err := vw.Flush(ctx, tx); err != nil {
+		return err
+	}
+	if err := app.Flush(ctx); err != nil {
 		return err
 	}
 	if err := tx.Commit(); err != nil {
