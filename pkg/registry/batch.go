@@ -75,7 +75,7 @@ func (r *Registry) IngestFiles(ctx context.Context, ref ref.Ref, in []Input, opt
 	if err != nil {
 		return nil, err
 	}
-	have, err := lookupFiles(ctx, r.db.SQL, ref, paths)
+	have, err := lookupFiles(ctx, r.db.SQL, r.db.Dialect(), ref, paths)
 	if err != nil {
 		return nil, err
 	}
@@ -142,7 +142,7 @@ func (r *Registry) commitIngest(ctx context.Context, tx *sql.Tx, emit func(strin
 	if err != nil {
 		return err
 	}
-	have, err := lookupFiles(ctx, tx, ref, paths)
+	have, err := lookupFiles(ctx, tx, r.db.Dialect(), ref, paths)
 	if err != nil {
 		return err
 	}

@@ -53,7 +53,7 @@ func checkTree(ctx context.Context, q rowQueryer, dialect db.Dialect, pkg ref.Re
 			}
 		}
 	}
-	files, err := lookupFiles(ctx, q, pkg, anc)
+	files, err := lookupFiles(ctx, q, dialect, pkg, anc)
 	if err != nil {
 		return err
 	}
