@@ -202,6 +202,8 @@ type chunked struct {
 
 // run starts (if loc is empty) or resumes the upload from the offset the
 // server reports, PATCHes the rest in chunks and closes it with PUT.
+// resumedAt is the offset it resumed from, or -1 when the upload had
+// completed already (its closing PUT committed before the kill).
 func (c *serveClient) runChunked(repo string, u *chunked) (resumedAt int64, err error) {
 	if u.loc == "" {
 		resp, _, err := c.do("POST", "/v2/"+repo+"/blobs/uploads/", nil)
@@ -216,6 +218,19 @@ func (c *serveClient) runChunked(repo string, u *chunked) (resumedAt int64, err 
 		resp, _, err := c.do("GET", u.loc, nil)
 		if err != nil {
 			return 0, err
+		}
+		if resp.StatusCode == 404 {
+			// The kill came after the closing PUT committed and before
+			// its answer: the session is closed and the blob is there
+			// (the caller pulls it back), as a client finds with HEAD.
+			resp, _, err := c.do("HEAD", "/v2/"+repo+"/blobs/"+sha256Digest(u.data), nil)
+			if err != nil {
+				return 0, err
+			}
+			if resp.StatusCode != 200 {
+				return 0, fmt.Errorf("upload %s unknown after restart, and its blob is not stored: %s", u.loc, resp.Status)
+			}
+			return -1, nil
 		}
 		if resp.StatusCode != 204 {
 			return 0, fmt.Errorf("upload status after restart: %s", resp.Status)
