@@ -94,6 +94,12 @@ cp "$mem/s/s.db" "$mem/full.db"; rm -rf "$mem/s"
 into() { echo "rm -rf '$mem/i' && mkdir '$mem/i' && cp '$1' '$mem/i/s.db' && '$bin/as-put' --db 'sqlite:$mem/i/s.db' --storage-root '$mem/i/objects' --package t@1 --finalize <'$mem/recs' >/dev/null"; }
 measure "into full" "$(into "$mem/full.db")"
 measure "into empty" "$(into "$mem/empty.db")"
+# the copy of each database is part of those runs: measured alone, taken off
+copy() { echo "rm -rf '$mem/i' && mkdir '$mem/i' && cp '$1' '$mem/i/s.db'"; }
+measure "copy full" "$(copy "$mem/full.db")"
+measure "copy empty" "$(copy "$mem/empty.db")"
+TIMES[into full]=$(echo "${TIMES[into full]} - ${TIMES[copy full]}" | bc -l)
+TIMES[into empty]=$(echo "${TIMES[into empty]} - ${TIMES[copy empty]}" | bc -l)
 measure "small alone" "rm -rf '$mem/e' && mkdir '$mem/e' && '$bin/as-put' --db 'sqlite:$mem/e/s.db' --storage-root '$mem/e/objects' --package t@1 --finalize <'$mem/recs' >/dev/null"
 l_scale=$(load)
 
