@@ -241,7 +241,7 @@ func TestSchemaStatusAndFresh(t *testing.T) {
 func TestSQLitePragmas(t *testing.T) {
 	d := dbtest.SQLite(t)
 	ctx := context.Background()
-	for pragma, want := range map[string]string{"journal_mode": "wal", "synchronous": "2", "foreign_keys": "1", "busy_timeout": "30000"} {
+	for pragma, want := range map[string]string{"journal_mode": "wal", "synchronous": "2", "foreign_keys": "1", "busy_timeout": "30000", "cache_size": "-16384"} {
 		var got string
 		if err := d.SQL.QueryRowContext(ctx, "PRAGMA "+pragma).Scan(&got); err != nil {
 			t.Fatal(err)
@@ -249,6 +249,31 @@ func TestSQLitePragmas(t *testing.T) {
 		if got != want {
 			t.Errorf("PRAGMA %s = %s, want %s", pragma, got, want)
 		}
+	}
+}
+
+// TestGrowCache: a replay's transaction gets the 64 MiB page cache, the
+// pool's other connections keep 16 MiB.
+func TestGrowCache(t *testing.T) {
+	d := dbtest.SQLite(t)
+	ctx := context.Background()
+	tx, err := d.SQL.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	if err := d.GrowCache(ctx, tx); err != nil {
+		t.Fatal(err)
+	}
+	var inTx, other int
+	if err := tx.QueryRowContext(ctx, "PRAGMA cache_size").Scan(&inTx); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.SQL.QueryRowContext(ctx, "PRAGMA cache_size").Scan(&other); err != nil {
+		t.Fatal(err)
+	}
+	if inTx != -65536 || other != -16384 {
+		t.Fatalf("cache_size in the replay's transaction %d, elsewhere %d; want -65536 and -16384", inTx, other)
 	}
 }
 

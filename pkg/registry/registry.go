@@ -732,6 +732,9 @@ func (r *Registry) replay(ctx context.Context, check bool, vw *viewWriter) (Repl
 		return res, fmt.Errorf("registry: replay: %w", err)
 	}
 	defer tx.Rollback()
+	if err := r.db.GrowCache(ctx, tx); err != nil {
+		return res, fmt.Errorf("registry: replay: %w", err)
+	}
 	pg := r.db.Dialect() == db.Postgres
 	if res.Before, err = stateDigest(ctx, tx, pg); err != nil {
 		return res, err
@@ -779,6 +782,9 @@ func (r *Registry) checkReplayScratch(ctx context.Context, vw *viewWriter) (Repl
 		return res, fmt.Errorf("registry: replay check: scratch: %w", err)
 	}
 	defer dst.Rollback()
+	if err := scratch.GrowCache(ctx, dst); err != nil {
+		return res, fmt.Errorf("registry: replay check: scratch: %w", err)
+	}
 	pg := r.db.Dialect() == db.Postgres
 	if res.Before, err = stateDigest(ctx, src, pg); err != nil {
 		return res, err
