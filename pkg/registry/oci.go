@@ -367,17 +367,25 @@ func lookupLocation(ctx context.Context, q queryRower, ca, backend string) (loca
 func lookupOCIBlob(ctx context.Context, q queryRower, repo string, d digest.Digest) (OCIBlob, error) {
 	var ca string
 	b := OCIBlob{Repository: repo, Digest: d}
-	err := q.QueryRowContext(ctx, `SELECT content_address, size FROM oci_blobs WHERE repository = $1 AND digest = $2`, repo, d.String()).Scan(&ca, &b.Size)
-	if errors.Is(err, sql.ErrNoRows) {
-		return OCIBlob{}, fmt.Errorf("%w: blob %s in %s", ErrNotFound, truncate(string(d)), repo)
-	}
-	if err != nil {
-		return OCIBlob{}, fmt.Errorf("registry: blob %s in %s: %w", d, repo, err)
-	}
-	if b.ContentAddress, err = identity.Parse(ca); err != nil {
+	row := q.QueryRowContext(ctx, `SELECT content_address, size FROM oci_blobs WHERE repository = $1 AND digest = $2`, repo, d.String())
+	if err := scanOCIBlob(row, &b, &ca); err != nil {
 		return OCIBlob{}, err
 	}
 	return b, nil
+}
+
+// scanOCIBlob scans row's content address (into *ca, then parsed) and size
+// into b, then anything else into more; no row is ErrNotFound.
+func scanOCIBlob(row *sql.Row, b *OCIBlob, ca *string, more ...any) error {
+	err := row.Scan(append([]any{ca, &b.Size}, more...)...)
+	if errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("%w: blob %s in %s", ErrNotFound, truncate(string(b.Digest)), b.Repository)
+	}
+	if err != nil {
+		return fmt.Errorf("registry: blob %s in %s: %w", b.Digest, b.Repository, err)
+	}
+	b.ContentAddress, err = identity.Parse(*ca)
+	return err
 }
 
 // blobInfoQuery reads an OCI blob and, in the same statement, whether a
@@ -393,14 +401,8 @@ WHERE b.repository = $1 AND b.digest = $2`
 func (r *Registry) OCIBlobInfo(ctx context.Context, repo string, d digest.Digest) (OCIBlob, error) {
 	var ca, detail string
 	b := OCIBlob{Repository: repo, Digest: d}
-	err := r.db.QueryRowPrepared(ctx, blobInfoQuery, repo, d.String(), r.dp.BackendID()).Scan(&ca, &b.Size, &detail)
-	if errors.Is(err, sql.ErrNoRows) {
-		return OCIBlob{}, fmt.Errorf("%w: blob %s in %s", ErrNotFound, truncate(string(d)), repo)
-	}
-	if err != nil {
-		return OCIBlob{}, fmt.Errorf("registry: blob %s in %s: %w", d, repo, err)
-	}
-	if b.ContentAddress, err = identity.Parse(ca); err != nil {
+	row := r.db.QueryRowPrepared(ctx, blobInfoQuery, repo, d.String(), r.dp.BackendID())
+	if err := scanOCIBlob(row, &b, &ca, &detail); err != nil {
 		return OCIBlob{}, err
 	}
 	b.corrupt = "ok"
