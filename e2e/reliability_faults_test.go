@@ -19,78 +19,18 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"github.com/artifactstore/artifact-store/internal/netfault"
 	"github.com/artifactstore/artifact-store/internal/tooltest"
 	"github.com/artifactstore/artifact-store/pkg/db"
 	"github.com/artifactstore/artifact-store/pkg/identity"
 	"github.com/artifactstore/artifact-store/pkg/storage"
 	"github.com/artifactstore/artifact-store/pkg/storage/s3/s3test"
 )
-
-// cutProxy forwards TCP to target until cut: then every connection is
-// closed and new ones are refused at once, until restore.
-type cutProxy struct {
-	ln     net.Listener
-	target string
-	mu     sync.Mutex
-	conns  []net.Conn
-	down   bool
-}
-
-func startCutProxy(t *testing.T, target string) *cutProxy {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &cutProxy{ln: ln, target: target}
-	t.Cleanup(func() { ln.Close(); p.cut() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			p.mu.Lock()
-			if p.down {
-				p.mu.Unlock()
-				c.Close()
-				continue
-			}
-			u, err := net.Dial("tcp", target)
-			if err != nil {
-				p.mu.Unlock()
-				c.Close()
-				continue
-			}
-			p.conns = append(p.conns, c, u)
-			p.mu.Unlock()
-			go func() { io.Copy(u, c); u.Close() }()
-			go func() { io.Copy(c, u); c.Close() }()
-		}
-	}()
-	return p
-}
-
-func (p *cutProxy) cut() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.down = true
-	for _, c := range p.conns {
-		c.Close()
-	}
-	p.conns = nil
-}
-
-func (p *cutProxy) restore() {
-	p.mu.Lock()
-	p.down = false
-	p.mu.Unlock()
-}
 
 // TestReliabilityS3GoneDuringSweep cuts the S3 endpoint while as-gc sweep
 // deletes: the sweep fails clearly, no object is recorded deleted that the
@@ -106,10 +46,10 @@ func TestReliabilityS3GoneDuringSweep(t *testing.T) {
 	tooltest.Path(t, "as-gc")
 	tooltest.Path(t, "as-retain")
 	loc := srv.NewBucket(t)
-	proxy := startCutProxy(t, strings.TrimPrefix(srv.Endpoint, "http://"))
+	proxy := netfault.Start(t, strings.TrimPrefix(srv.Endpoint, "http://"))
 	for _, v := range srv.Env(loc) {
 		if strings.HasPrefix(v, "ARTIFACTSTORE_S3_ENDPOINT=") {
-			v = "ARTIFACTSTORE_S3_ENDPOINT=http://" + proxy.ln.Addr().String()
+			v = "ARTIFACTSTORE_S3_ENDPOINT=http://" + proxy.Addr()
 		}
 		e.vars = append(e.vars, v)
 	}
@@ -189,14 +129,14 @@ func TestReliabilityS3GoneDuringSweep(t *testing.T) {
 		select {
 		case err = <-done:
 		case <-time.After(time.Duration(rng.Int64N(int64(took)))):
-			proxy.cut()
+			proxy.Set(true)
 			cuts++
 			err = <-done
 		}
 		if err != nil && (!strings.HasPrefix(stderr.String(), "as-gc: ") || strings.Contains(stderr.String(), "goroutine ")) {
 			t.Fatalf("sweep with S3 gone: %q; want one clear as-gc: message", stderr.String())
 		}
-		proxy.restore()
+		proxy.Set(false)
 		consistent()
 		e.ok("as-gc sweep --grace 0 >/dev/null")
 		if out := e.ok("as-gc sweep --grace 0 --dry-run --json"); !strings.Contains(out, `"summary":true,"objects":0`) {
