@@ -31,6 +31,8 @@ for d in sqlite postgres; do
   row "SIGKILLs of as-serve in a blob upload, $name" "$(sum "^kills_serve_blob_${d}\$")"
   row "SIGKILLs of as-serve in a chunked upload, $name" "$(sum "^kills_serve_chunked_${d}\$")"
   row "SIGKILLs of as-serve in a manifest push, $name" "$(sum "^kills_serve_manifest_${d}\$")"
+  row "SIGKILLs during as-put, S3 objects, $name" "$(sum "^kills_s3_put_${d}\$")"
+  row "SIGKILLs during as-gc sweep, S3 objects, $name" "$(sum "^kills_s3_sweep_${d}\$")"
   row "SIGKILLs in all, $name" "$(sum "^kills_(.*_)?${d}\$")"
 done
 row "chunked uploads resumed mid-way after a kill" "$(sum '^serve_chunked_resumed$')"
