@@ -118,6 +118,29 @@ func (d Digest) IsZero() bool { return d.n == 0 }
 // Bytes returns a copy of the raw digest value.
 func (d Digest) Bytes() []byte { return append([]byte(nil), d.sum[:d.n]...) }
 
+// Size returns the length of the raw digest value in bytes (0 for the zero
+// Digest).
+func (d Digest) Size() int { return int(d.n) }
+
+// TextLen returns len(d.String()) without building the string.
+func (d Digest) TextLen() int {
+	if d.IsZero() {
+		return 0
+	}
+	return len(d.alg) + 1 + 2*int(d.n)
+}
+
+// AppendText implements encoding.TextAppender: it appends d.String() to b
+// without allocating more than b's growth, and refuses the zero Digest.
+func (d Digest) AppendText(b []byte) ([]byte, error) {
+	if d.IsZero() {
+		return b, fmt.Errorf("identity: %w: zero digest", ErrInvalidAddress)
+	}
+	b = append(b, d.alg...)
+	b = append(b, ':')
+	return hex.AppendEncode(b, d.sum[:d.n]), nil
+}
+
 // Hex returns the value as lowercase hex, without the algorithm prefix.
 func (d Digest) Hex() string { return hex.EncodeToString(d.sum[:d.n]) }
 

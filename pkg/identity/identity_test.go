@@ -294,3 +294,22 @@ func BenchmarkBLAKE3Only(b *testing.B) {
 		h.Sum(nil)
 	}
 }
+
+// TestAppendText: AppendText and TextLen agree with String for every
+// algorithm, and the zero Digest is refused.
+func TestAppendText(t *testing.T) {
+	for _, alg := range []Algorithm{BLAKE3, SHA256} {
+		d, err := NewAlgorithms().Of(alg, []byte("abc"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := d.AppendText([]byte("x="))
+		if err != nil || string(b) != "x="+d.String() || d.TextLen() != len(d.String()) || d.Size() != len(d.Bytes()) {
+			t.Errorf("%s: AppendText = %q, %v; TextLen %d, Size %d; want %q", alg, b, err, d.TextLen(), d.Size(), "x="+d.String())
+		}
+	}
+	var zero Digest
+	if _, err := zero.AppendText(nil); !errors.Is(err, ErrInvalidAddress) || zero.TextLen() != 0 {
+		t.Errorf("zero digest: AppendText error %v, TextLen %d", err, zero.TextLen())
+	}
+}

@@ -12,7 +12,6 @@
 package manifest
 
 import (
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"github.com/artifactstore/artifact-store/pkg/ref"
@@ -21,7 +20,6 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/artifactstore/artifact-store/pkg/canonical"
 	"github.com/artifactstore/artifact-store/pkg/identity"
 	"github.com/artifactstore/artifact-store/pkg/records"
 )
@@ -407,79 +405,6 @@ func (m Manifest) toWire() wire {
 		w.Provenance.Facts = map[string]string{}
 	}
 	return w
-}
-
-// Encode validates m and returns its canonical CBOR encoding.
-func Encode(m Manifest) ([]byte, error) {
-	if err := m.Validate(); err != nil {
-		return nil, err
-	}
-	b, err := canonical.Marshal(m.toCBORWire())
-	if err != nil {
-		return nil, fmt.Errorf("manifest: %w", err)
-	}
-	return b, nil
-}
-
-// cborWire is wire with the files' digests pre-encoded. canonical.Marshal
-// would otherwise call MarshalText twice per file, allocating each time;
-// for large manifests that was most of Encode's time and garbage. The
-// bytes are the same: canonical.Marshal checks its whole output.
-type cborWire struct {
-	ManifestVersion  uint64      `cbor:"manifest_version"`
-	Package          wirePackage `cbor:"package"`
-	Files            []cborFile  `cbor:"files"`
-	StorageReceipts  []Receipt   `cbor:"storage_receipts"`
-	RetentionSummary Retention   `cbor:"retention_summary"`
-	Provenance       Provenance  `cbor:"provenance"`
-}
-
-type cborFile struct {
-	Path           string               `cbor:"path"`
-	Size           uint64               `cbor:"size"`
-	ContentAddress canonical.RawMessage `cbor:"content_address"`
-	SHA256         canonical.RawMessage `cbor:"sha256"`
-}
-
-func (m Manifest) toCBORWire() cborWire {
-	w := m.toWire()
-	cw := cborWire{
-		ManifestVersion:  w.ManifestVersion,
-		Package:          w.Package,
-		Files:            make([]cborFile, len(w.Files)),
-		StorageReceipts:  w.StorageReceipts,
-		RetentionSummary: w.RetentionSummary,
-		Provenance:       w.Provenance,
-	}
-	// One arena holds every digest's text-string encoding.
-	arena := make([]byte, 0, len(w.Files)*2*(2+len("blake3:")+2*32))
-	for i, f := range w.Files {
-		var ca, sh []byte
-		arena, ca = appendTextDigest(arena, f.ContentAddress)
-		arena, sh = appendTextDigest(arena, f.SHA256)
-		cw.Files[i] = cborFile{Path: f.Path, Size: f.Size, ContentAddress: ca, SHA256: sh}
-	}
-	return cw
-}
-
-// appendTextDigest appends d's content address as a CBOR text string and
-// returns the grown arena and the item's bytes.
-func appendTextDigest(arena []byte, d identity.Digest) ([]byte, []byte) {
-	start := len(arena)
-	sum := d.Bytes()
-	n := len(d.Algorithm()) + 1 + 2*len(sum)
-	switch {
-	case n < 24:
-		arena = append(arena, 0x60|byte(n))
-	case n < 1<<8:
-		arena = append(arena, 0x78, byte(n))
-	default: // a digest text is far shorter than 2^16
-		arena = append(arena, 0x79, byte(n>>8), byte(n))
-	}
-	arena = append(arena, d.Algorithm()...)
-	arena = append(arena, ':')
-	arena = hex.AppendEncode(arena, sum)
-	return arena, arena[start:len(arena):len(arena)]
 }
 
 // Digest returns the manifest's identity: the blake3 content address of

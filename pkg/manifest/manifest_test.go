@@ -329,7 +329,7 @@ func TestFileUnderFileRefused(t *testing.T) {
 	if _, err := Encode(m); err == nil || !strings.Contains(err.Error(), `"x" is a file and also a directory of "x/y"`) {
 		t.Errorf("Encode: %v, want the x and x/y conflict", err)
 	}
-	b, err := canonical.Marshal(m.toCBORWire())
+	b, err := canonical.Marshal(m.toWire())
 	if err != nil {
 		t.Fatal(err)
 	}
