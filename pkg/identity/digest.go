@@ -10,6 +10,7 @@
 package identity
 
 import (
+	"bytes"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -139,6 +140,16 @@ func (d Digest) AppendText(b []byte) ([]byte, error) {
 	b = append(b, d.alg...)
 	b = append(b, ':')
 	return hex.AppendEncode(b, d.sum[:d.n]), nil
+}
+
+// Compare orders d and e as their String forms sort bytewise, without
+// building them (for one algorithm, lowercase hex keeps the order of the
+// raw bytes): -1, 0 or +1.
+func (d Digest) Compare(e Digest) int {
+	if d.alg != e.alg {
+		return strings.Compare(d.String(), e.String())
+	}
+	return bytes.Compare(d.sum[:d.n], e.sum[:e.n])
 }
 
 // Hex returns the value as lowercase hex, without the algorithm prefix.

@@ -313,3 +313,25 @@ func TestAppendText(t *testing.T) {
 		t.Errorf("zero digest: AppendText error %v, TextLen %d", err, zero.TextLen())
 	}
 }
+
+// TestCompareOrdersAsText: Compare sorts digests exactly as their text
+// forms sort, within and across algorithms.
+func TestCompareOrdersAsText(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		gen := func(label string) Digest {
+			alg := rapid.SampledFrom([]Algorithm{BLAKE3, SHA256}).Draw(t, label+"alg")
+			d, err := NewAlgorithms().Of(alg, rapid.SliceOfN(rapid.Byte(), 0, 8).Draw(t, label))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return d
+		}
+		a, b := gen("a"), gen("b")
+		if rapid.Bool().Draw(t, "same") {
+			b = a
+		}
+		if got, want := a.Compare(b), strings.Compare(a.String(), b.String()); got != want {
+			t.Fatalf("Compare(%v, %v) = %d, strings.Compare gives %d", a, b, got, want)
+		}
+	})
+}

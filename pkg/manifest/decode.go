@@ -17,7 +17,16 @@ import (
 // offset, missing and unknown fields, wrong types, a manifest_version other
 // than 1, and every rule of Validate. On success Encode of the result gives
 // back b exactly. Input longer than MaxBytes is refused.
-func Decode(b []byte) (Manifest, error) {
+func Decode(b []byte) (Manifest, error) { return decode(b, true) }
+
+// DecodeHeader is Decode without the lists: it checks everything Decode
+// checks and returns the manifest with Files and StorageReceipts nil. It
+// is for a caller that needs only the package, retention and provenance
+// of a manifest that may hold hundreds of thousands of files (the view of
+// a finalisation), without holding them all in memory.
+func DecodeHeader(b []byte) (Manifest, error) { return decode(b, false) }
+
+func decode(b []byte, lists bool) (Manifest, error) {
 	if len(b) > MaxBytes {
 		return Manifest{}, &Error{Offset: MaxBytes, Err: fmt.Errorf("input of %d bytes exceeds the limit of %d", len(b), MaxBytes)}
 	}
@@ -28,7 +37,7 @@ func Decode(b []byte) (Manifest, error) {
 		}
 		return Manifest{}, &Error{Offset: -1, Err: err}
 	}
-	d := decoder{b: b}
+	d := decoder{b: b, lists: lists}
 	m, err := d.manifest()
 	if err != nil {
 		return Manifest{}, err
@@ -45,6 +54,8 @@ func Decode(b []byte) (Manifest, error) {
 type decoder struct {
 	b   []byte
 	off int
+	// lists false: files and receipts are checked one by one and dropped.
+	lists bool
 }
 
 var errTruncated = errors.New("unexpected end of input")
@@ -379,31 +390,39 @@ func (d *decoder) files(field string) ([]records.File, error) {
 		}
 		return s
 	}
-	fs := make([]records.File, n)
-	for i := range fs {
+	if n > uint64(len(d.b)-d.off) { // every entry takes at least a byte
+		return nil, d.fail(field, d.off, "%d entries cannot fit in the %d bytes left", n, len(d.b)-d.off)
+	}
+	var fs []records.File
+	if d.lists {
+		fs = make([]records.File, 0, n)
+	}
+	paths := make([]string, n)
+	var f records.File
+	for i := range paths {
 		start := d.off
-		if err := d.file(&fs[i]); err != nil {
+		f = records.File{}
+		if err := d.file(&f); err != nil {
 			if e, ok := err.(*Error); ok {
 				e.Field = name(i, e.Field)
 			}
 			return nil, err
 		}
-		f := &fs[i]
-		if err := validateFile(*f); err != nil {
+		if err := validateFile(f); err != nil {
 			return nil, d.fail(name(i, ""), start, "%v", err)
 		}
 		if i > 0 {
-			switch prev := fs[i-1].Path; {
+			switch prev := paths[i-1]; {
 			case prev == f.Path:
 				return nil, d.fail(name(i, "path"), start, "duplicate path %q", f.Path)
 			case prev > f.Path:
 				return nil, d.fail(name(i, "path"), start, "%q is out of order after %q (files are sorted bytewise by path)", f.Path, prev)
 			}
 		}
-	}
-	paths := make([]string, len(fs))
-	for i, f := range fs {
 		paths[i] = f.Path
+		if d.lists {
+			fs = append(fs, f)
+		}
 	}
 	if file, under, bad := records.FileUnderFile(paths); bad {
 		return nil, d.fail("files", d.off, "%q is a file and also a directory of %q (a package cannot hold both)", file, under)
@@ -464,9 +483,21 @@ func (d *decoder) receipts(field string) ([]Receipt, error) {
 	if n == 0 {
 		return nil, nil
 	}
-	rs := make([]Receipt, n)
-	for i := range rs {
-		r := &rs[i]
+	if n > uint64(len(d.b)-d.off) {
+		return nil, d.fail(field, d.off, "%d entries cannot fit in the %d bytes left", n, len(d.b)-d.off)
+	}
+	var rs []Receipt
+	if d.lists {
+		rs = make([]Receipt, n)
+	}
+	var one, prev Receipt
+	for i := range int(n) {
+		r := &one
+		if d.lists {
+			r = &rs[i]
+		} else {
+			prev, one = one, Receipt{}
+		}
 		err := d.fields(fmt.Sprintf("%s[%d]", field, i), receiptFields, func(j int, f string) error {
 			var err error
 			switch j {
@@ -481,6 +512,17 @@ func (d *decoder) receipts(field string) ([]Receipt, error) {
 		})
 		if err != nil {
 			return nil, err
+		}
+		if !d.lists {
+			// Decode checks the kept list in validate; here each receipt
+			// is checked against the one before and dropped.
+			var p *Receipt
+			if i > 0 {
+				p = &prev
+			}
+			if err := checkReceipt(i, p, one); err != nil {
+				return nil, err
+			}
 		}
 	}
 	return rs, nil

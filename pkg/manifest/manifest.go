@@ -15,7 +15,8 @@ import (
 	"errors"
 	"fmt"
 	"github.com/artifactstore/artifact-store/pkg/ref"
-	"sort"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -295,23 +296,12 @@ func (m Manifest) validate(files bool) error {
 		}
 	}
 	for i, r := range m.StorageReceipts {
-		field := fmt.Sprintf("storage_receipts[%d]", i)
-		if r.ContentAddress.Algorithm() != identity.BLAKE3 {
-			return fieldErr(field+".content_address", "must be a blake3 address")
-		}
-		if err := checkIdent(r.BackendID); err != nil {
-			return fieldErr(field+".backend_id", "%v", err)
-		}
-		if err := checkText(r.Key, maxValueLen, false); err != nil {
-			return fieldErr(field+".key", "%v", err)
-		}
+		var prev *Receipt
 		if i > 0 {
-			switch c := compareReceipts(m.StorageReceipts[i-1], r); {
-			case c == 0:
-				return fieldErr(field, "duplicate receipt")
-			case c > 0:
-				return fieldErr(field, "out of order (receipts are sorted by content_address, backend_id, key)")
-			}
+			prev = &m.StorageReceipts[i-1]
+		}
+		if err := checkReceipt(i, prev, r); err != nil {
+			return err
 		}
 	}
 	if m.Retention.Class != "" {
@@ -331,6 +321,30 @@ func (m Manifest) validate(files bool) error {
 	return checkMap("provenance.facts", pr.Facts)
 }
 
+// checkReceipt checks storage_receipts[i], r, which follows prev (nil for
+// the first).
+func checkReceipt(i int, prev *Receipt, r Receipt) error {
+	field := func() string { return "storage_receipts[" + strconv.Itoa(i) + "]" }
+	if r.ContentAddress.Algorithm() != identity.BLAKE3 {
+		return fieldErr(field()+".content_address", "must be a blake3 address")
+	}
+	if err := checkIdent(r.BackendID); err != nil {
+		return fieldErr(field()+".backend_id", "%v", err)
+	}
+	if err := checkText(r.Key, maxValueLen, false); err != nil {
+		return fieldErr(field()+".key", "%v", err)
+	}
+	if prev != nil {
+		switch c := compareReceipts(*prev, r); {
+		case c == 0:
+			return fieldErr(field(), "duplicate receipt")
+		case c > 0:
+			return fieldErr(field(), "out of order (receipts are sorted by content_address, backend_id, key)")
+		}
+	}
+	return nil
+}
+
 // validateFile checks a manifest's file entry: a valid record whose path is
 // a valid package path.
 func validateFile(f records.File) error {
@@ -341,7 +355,7 @@ func validateFile(f records.File) error {
 }
 
 func compareReceipts(a, b Receipt) int {
-	if c := strings.Compare(a.ContentAddress.String(), b.ContentAddress.String()); c != 0 {
+	if c := a.ContentAddress.Compare(b.ContentAddress); c != 0 {
 		return c
 	}
 	if c := strings.Compare(a.BackendID, b.BackendID); c != 0 {
@@ -351,9 +365,7 @@ func compareReceipts(a, b Receipt) int {
 }
 
 // SortReceipts sorts receipts into manifest order.
-func SortReceipts(rs []Receipt) {
-	sort.Slice(rs, func(i, j int) bool { return compareReceipts(rs[i], rs[j]) < 0 })
-}
+func SortReceipts(rs []Receipt) { slices.SortFunc(rs, compareReceipts) }
 
 // wire is the encoded shape (ADR 0003). Its fields are exactly the keys of
 // the encoding; canonical.Marshal orders them.

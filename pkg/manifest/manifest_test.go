@@ -337,3 +337,36 @@ func TestFileUnderFileRefused(t *testing.T) {
 		t.Errorf("Decode: %v, want ErrInvalid naming the x and x/y conflict", err)
 	}
 }
+
+// TestDecodeHeaderRefusesWhatDecodeRefuses: the list rules DecodeHeader
+// checks without keeping the lists (file order, duplicate paths, receipt
+// order, duplicate receipts, receipt fields) refuse as Decode does, naming
+// the same entry.
+func TestDecodeHeaderRefusesWhatDecodeRefuses(t *testing.T) {
+	r1 := Receipt{ContentAddress: fileRec("", 1).ContentAddress, BackendID: "local", Key: "k1"}
+	r2 := Receipt{ContentAddress: fileRec("", 2).ContentAddress, BackendID: "local", Key: "k2"}
+	for name, c := range map[string]struct {
+		mutate func(*Manifest)
+		want   string
+	}{
+		"files out of order":    {func(m *Manifest) { m.Files = []records.File{fileRec("b", 1), fileRec("a", 2)} }, `files[1].path`},
+		"duplicate path":        {func(m *Manifest) { m.Files = []records.File{fileRec("a", 1), fileRec("a", 2)} }, `duplicate path "a"`},
+		"receipts out of order": {func(m *Manifest) { m.StorageReceipts = []Receipt{r2, r1} }, `storage_receipts[1]: out of order`},
+		"duplicate receipt":     {func(m *Manifest) { m.StorageReceipts = []Receipt{r1, r1} }, `storage_receipts[1]: duplicate receipt`},
+		"receipt not blake3": {func(m *Manifest) {
+			m.StorageReceipts = []Receipt{r1, {ContentAddress: fileRec("", 3).SHA256, BackendID: "local", Key: "k"}}
+		}, `storage_receipts[1].content_address`},
+	} {
+		m := sample()
+		c.mutate(&m)
+		b, err := canonical.Marshal(m.toWire())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for fn, decode := range map[string]func([]byte) (Manifest, error){"Decode": Decode, "DecodeHeader": DecodeHeader} {
+			if _, err := decode(b); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("%s: %s: %v, want ErrInvalid naming %q", name, fn, err, c.want)
+			}
+		}
+	}
+}

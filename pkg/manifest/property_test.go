@@ -156,6 +156,17 @@ func TestPropertyCodec(t *testing.T) {
 // acceptsOnlyCanonical is the fuzz and mutation property: whatever Decode
 // accepts re-encodes to exactly the input, and likewise for FromJCS.
 func acceptsOnlyCanonical(t interface{ Fatalf(string, ...any) }, b []byte) {
+	m, err := Decode(b)
+	h, herr := DecodeHeader(b)
+	if (err == nil) != (herr == nil) {
+		t.Fatalf("Decode: %v, but DecodeHeader: %v", err, herr)
+	}
+	if err == nil {
+		m.Files, m.StorageReceipts = nil, nil
+		if !reflect.DeepEqual(h, m) {
+			t.Fatalf("DecodeHeader = %+v, Decode without the lists = %+v", h, m)
+		}
+	}
 	if m, err := Decode(b); err == nil {
 		enc, err := Encode(m)
 		if err != nil || !bytes.Equal(enc, b) {

@@ -237,7 +237,7 @@ func (w *viewWriter) applyObjectStored(ctx context.Context, tx *sql.Tx, ev event
 }
 
 func (w *viewWriter) applyPackageFinalized(ctx context.Context, tx *sql.Tx, ev events.Event) error {
-	m, err := manifest.Decode(ev.Payload)
+	m, err := manifest.DecodeHeader(ev.Payload) // the files are artifact_files rows already
 	if err != nil {
 		return err
 	}
