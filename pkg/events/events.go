@@ -177,6 +177,23 @@ func appendRecord[S ~string | ~[]byte](b []byte, seq uint64, ts, typ, actor S, p
 	return append(b, payload...)
 }
 
+// chainHash returns ChainHash(e.PrevHash, e.Record()) without building the
+// record: its head and the payload go to the hasher one after the other,
+// so a large payload (a manifest of 80 MB) is not copied to be hashed.
+func (e Event) chainHash() identity.Digest {
+	var buf [128]byte
+	h := blake3.New(32, nil)
+	h.Write(e.PrevHash.Bytes())
+	h.Write(appendRecord(buf[:0], e.Seq, FormatTime(e.Time), e.Type, e.Actor, nil))
+	h.Write(e.Payload)
+	var sum [32]byte
+	d, err := identity.NewDigest(identity.BLAKE3, h.Sum(sum[:0]))
+	if err != nil {
+		panic(err)
+	}
+	return d
+}
+
 // ChainHash returns BLAKE3-256(prev ‖ record).
 func ChainHash(prev identity.Digest, record []byte) identity.Digest {
 	h := blake3.New(32, nil)

@@ -65,7 +65,7 @@ func Append(ctx context.Context, tx Tx, dialect db.Dialect, ev Event) (Event, er
 	}
 	ev.Seq = uint64(seq)
 	ev.Time = ev.Time.UTC()
-	ev.Hash = ChainHash(ev.PrevHash, ev.Record())
+	ev.Hash = ev.chainHash()
 	args := []any{seq, ev.Type, ev.Actor, FormatTime(ev.Time), ev.Payload, prev, ev.Hash.Bytes()}
 	if dialect == db.Postgres {
 		if _, err := tx.ExecContext(ctx, qInsertPG, args...); err != nil {
@@ -339,7 +339,7 @@ func (a *Appender) Append(ctx context.Context, ev Event) (Event, error) {
 	ev.Seq = uint64(a.seq)
 	ev.Time = ev.Time.UTC()
 	ev.PrevHash = a.hash
-	ev.Hash = ChainHash(ev.PrevHash, ev.Record())
+	ev.Hash = ev.chainHash()
 	a.hash = ev.Hash
 	a.held = append(a.held, ev)
 	return ev, nil

@@ -51,3 +51,21 @@ func TestAppendRecordEqualsMarshal(t *testing.T) {
 		}
 	})
 }
+
+// TestChainHashStreamed: the hash Append chains, computed without building
+// the record, is ChainHash of the record, for short and long fields.
+func TestChainHashStreamed(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		ev := Event{
+			Seq:     rapid.Uint64Range(0, 1<<40).Draw(t, "seq"),
+			Type:    rapid.StringMatching(`[a-z][a-z0-9._]{0,200}`).Draw(t, "type"),
+			Actor:   rapid.StringMatching(`[a-z@.]{0,300}`).Draw(t, "actor"),
+			Time:    time.Unix(rapid.Int64Range(0, 1<<34).Draw(t, "sec"), rapid.Int64Range(0, 999999999).Draw(t, "nsec")),
+			Payload: rapid.SliceOfN(rapid.Byte(), 0, 4096).Draw(t, "payload"),
+		}
+		ev.PrevHash = ChainHash(identity.Digest{}, []byte("prev"))
+		if got, want := ev.chainHash(), ChainHash(ev.PrevHash, ev.Record()); got != want {
+			t.Fatalf("chainHash = %v, ChainHash(prev, Record()) = %v", got, want)
+		}
+	})
+}
