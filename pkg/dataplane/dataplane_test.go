@@ -145,6 +145,7 @@ func TestIngestExpectMismatch(t *testing.T) {
 		"size short":   {Size: good.Size - 1, SizeKnown: true},
 		"size long":    {Size: good.Size + 1, SizeKnown: true},
 		"size zero":    {Size: 0, SizeKnown: true},
+		"size small":   {Size: smallChunk - 1, SizeKnown: true}, // read through a small buffer, then longer
 		"sha256 only":  {BLAKE3: good.BLAKE3, SHA256: other.SHA256, Size: good.Size, SizeKnown: true},
 		"blake3 wrong": {BLAKE3: other.BLAKE3, SHA256: good.SHA256, Size: good.Size, SizeKnown: true},
 	} {
@@ -167,6 +168,23 @@ func TestIngestExpectMismatch(t *testing.T) {
 	}
 	if objs, _ := stored(t, be); len(objs) != 1 {
 		t.Fatalf("objects: %v", objs)
+	}
+}
+
+// TestIngestAroundSmallChunk: streams whose declared size is just below,
+// at and above the small buffer's size store their exact bytes.
+func TestIngestAroundSmallChunk(t *testing.T) {
+	d, be := newDP(t)
+	for _, n := range []int{0, 1, smallChunk - 1, smallChunk, smallChunk + 1, chunk + 1} {
+		b := bytes.Repeat([]byte{byte(n)}, n)
+		want := sumOf(b)
+		res, err := d.IngestStream(t.Context(), bytes.NewReader(b), IngestOptions{Expect: ExpectedOf(want)})
+		if err != nil || res.Sum != want {
+			t.Fatalf("%d bytes: %+v, %v; want %+v", n, res.Sum, err, want)
+		}
+	}
+	if objs, tmp := stored(t, be); len(objs) != 6 || len(tmp) != 0 {
+		t.Fatalf("objects %d, incomplete %v", len(objs), tmp)
 	}
 }
 

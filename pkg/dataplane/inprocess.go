@@ -19,12 +19,20 @@ import (
 // enough that two of them in flight stay far below the memory budget.
 const chunk = identity.BufferSize / 2
 
+// smallChunk is the buffer for a stream declared shorter than it: a tree
+// of small files is stored 16 at a time, and 16 buffers of 2 MiB for files
+// of a few KiB were most of as-put's heap.
+const smallChunk = 64 << 10
+
 // InProcess is the DataPlane that runs in the caller's process over one
 // storage backend.
 type InProcess struct {
 	id   string
 	be   storage.Backend
-	bufs sync.Pool
+	bufs sync.Pool // of *[]byte, chunk bytes
+	// small holds smallChunk buffers for streams of a known size below
+	// smallChunk.
+	small sync.Pool
 }
 
 var _ DataPlane = (*InProcess)(nil)
@@ -40,6 +48,7 @@ func NewInProcess(backendID string, be storage.Backend) (*InProcess, error) {
 	}
 	d := &InProcess{id: backendID, be: be}
 	d.bufs.New = func() any { b := make([]byte, chunk); return &b }
+	d.small.New = func() any { b := make([]byte, smallChunk); return &b }
 	return d, nil
 }
 
@@ -200,7 +209,7 @@ func (d *InProcess) stage(ctx context.Context, r io.Reader, opts IngestOptions) 
 		limit = x.Size
 	}
 	var n int64
-	rerr := d.readChunks(ctx, r, func(b []byte) error {
+	rerr := d.readChunks(ctx, r, limit, func(b []byte) error {
 		n += int64(len(b))
 		if limit >= 0 && n > limit {
 			// Longer than expected: stop now rather than store and hash
@@ -237,10 +246,16 @@ func (d *InProcess) stage(ctx context.Context, r io.Reader, opts IngestOptions) 
 // until fn or a read fails. A stream longer than one chunk is read ahead
 // into a second buffer on another goroutine while fn works on the current
 // one, so reading overlaps hashing and writing. readChunks returns only when
-// that goroutine is done with r: nothing touches r after it returns.
-func (d *InProcess) readChunks(ctx context.Context, r io.Reader, fn func([]byte) error) error {
-	bp := d.bufs.Get().(*[]byte)
-	defer d.bufs.Put(bp)
+// that goroutine is done with r: nothing touches r after it returns. size
+// is the declared length (-1: unknown); a stream declared shorter than
+// smallChunk is read through a small buffer.
+func (d *InProcess) readChunks(ctx context.Context, r io.Reader, size int64, fn func([]byte) error) error {
+	pool := &d.bufs
+	if size >= 0 && size < smallChunk {
+		pool = &d.small // a longer stream than declared still works: its later pieces are chunks
+	}
+	bp := pool.Get().(*[]byte)
+	defer pool.Put(bp)
 	k, err := io.ReadFull(r, *bp)
 	if k > 0 || err == nil {
 		if ferr := fn((*bp)[:k]); ferr != nil {

@@ -140,6 +140,10 @@ func (r *Registry) Put(ctx context.Context, pkg ref.Ref, recs []records.File, op
 	if !opts.Finalize {
 		return res, nil
 	}
+	// Nothing below reads the records but their number: with recs, rel
+	// and seen dead, the collector can free them (tens of MB for a large
+	// tree) while the manifest is built.
+	n := len(recs)
 	mb, err := r.FinalizePackage(ctx, pkg, opts.Declared)
 	if errors.Is(err, ErrPackageFinalized) && res.Stored == 0 {
 		// Re-running a command that already finished: the same bytes back,
@@ -151,7 +155,7 @@ func (r *Registry) Put(ctx context.Context, pkg ref.Ref, recs []records.File, op
 		if err != nil {
 			return res, err
 		}
-		if diff := finalizeDiff(m, len(recs), opts); diff != "" {
+		if diff := finalizeDiff(m, n, opts); diff != "" {
 			return res, fmt.Errorf("%w: %s is finalised with other declarations: %s (a finalised version never changes; use a new version)", ErrConflict, pkg, diff)
 		}
 	} else if err != nil {
