@@ -451,6 +451,10 @@ type prepared struct {
 	path    string   // the final name, relative to the root
 	created []string // fan-out directories this commit created
 	repair  bool     // it replaces a damaged stored object
+	// at, if not nil, holds an open descriptor of the final directory,
+	// dir: publish renames relative to it (CommitBatch).
+	at  *batchDirs
+	dir int
 }
 
 // intact reports whether the stored file p holds exactly the bytes of addr:
@@ -502,18 +506,28 @@ func (r *ctxReader) Read(p []byte) (int, error) {
 // directory in it again (CommitBatch: of 20,000 objects nearly all share
 // their first two levels).
 func (w *writer) prepare(ctx context.Context, addr identity.Digest, known map[string]bool) (*prepared, error) {
+	p, sum, err := w.verify(ctx, addr)
+	if err != nil {
+		return nil, err
+	}
+	return w.prepareAt(ctx, addr, p, sum, known)
+}
+
+// verify checks that the writer may commit and holds exactly the bytes of
+// addr, and returns the object's path.
+func (w *writer) verify(ctx context.Context, addr identity.Digest) (string, identity.Sum, error) {
 	if w.err != nil {
-		return nil, w.err
+		return "", identity.Sum{}, w.err
 	}
 	if err := ctx.Err(); err != nil {
-		return nil, err
+		return "", identity.Sum{}, err
 	}
 	if err := w.ctx.Err(); err != nil {
-		return nil, err
+		return "", identity.Sum{}, err
 	}
 	p, err := objectPath(addr)
 	if err != nil {
-		return nil, err
+		return "", identity.Sum{}, err
 	}
 	sum := w.h.Sum()
 	got := sum.BLAKE3
@@ -521,8 +535,38 @@ func (w *writer) prepare(ctx context.Context, addr identity.Digest, known map[st
 		got = sum.SHA256
 	}
 	if got != addr {
-		return nil, &storage.MismatchError{Want: addr, Got: got, Size: sum.Size}
+		return "", identity.Sum{}, &storage.MismatchError{Want: addr, Got: got, Size: sum.Size}
 	}
+	return p, sum, nil
+}
+
+// prepareIn is prepare for CommitBatch: a new object's final directory is
+// reached through dirs' open descriptors; an object whose name exists
+// already takes prepare's path (kept if intact, repaired if not, refused
+// if something was planted there).
+func (w *writer) prepareIn(ctx context.Context, addr identity.Digest, dirs *batchDirs, known map[string]bool) (*prepared, error) {
+	p, sum, err := w.verify(ctx, addr)
+	if err != nil {
+		return nil, err
+	}
+	dir, err := dirs.dir(filepath.Dir(p))
+	if err != nil {
+		return nil, err
+	}
+	switch exists, err := dirs.exists(dir, filepath.Base(p)); {
+	case err != nil:
+		return nil, err
+	case exists:
+		return w.prepareAt(ctx, addr, p, sum, known)
+	}
+	if err := w.f.Chmod(0o444); err != nil {
+		return nil, err
+	}
+	return &prepared{path: p, at: dirs, dir: dir}, nil
+}
+
+// prepareAt is prepare after verify, through os.Root.
+func (w *writer) prepareAt(ctx context.Context, addr identity.Digest, p string, sum identity.Sum, known map[string]bool) (*prepared, error) {
 
 	// Already stored: the existing object is kept only if it is intact.
 	// A damaged one (wrong size, or the right size with other bytes) is
@@ -580,7 +624,11 @@ func (w *writer) publish(ctx context.Context, pp *prepared) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if err := w.b.root.Rename(w.name, pp.path); err != nil {
+	if pp.at != nil {
+		if err := pp.at.rename(w.name, pp.dir, filepath.Base(pp.path)); err != nil {
+			return err
+		}
+	} else if err := w.b.root.Rename(w.name, pp.path); err != nil {
 		return err
 	}
 	w.done = true
@@ -606,6 +654,14 @@ func (b *Backend) CommitBatch(ctx context.Context, ws []storage.Writer, addrs []
 	lw := make([]*writer, len(ws))
 	pps := make([]*prepared, len(ws))
 	known := map[string]bool{}
+	dirs, err := openBatchDirs(b)
+	if err != nil { // the one-by-one path reports what is wrong, per object
+		for i, w := range ws {
+			errs[i] = w.Commit(ctx, addrs[i])
+		}
+		return errs
+	}
+	defer dirs.close()
 	fail := func(i int, err error) {
 		if !lw[i].done {
 			lw[i].abort()
@@ -623,7 +679,7 @@ func (b *Backend) CommitBatch(ctx context.Context, ws []storage.Writer, addrs []
 			continue
 		}
 		lw[i] = x
-		pp, err := x.prepare(ctx, addrs[i], known)
+		pp, err := x.prepareIn(ctx, addrs[i], dirs, known)
 		if err != nil {
 			fail(i, err)
 			continue

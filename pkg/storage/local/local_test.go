@@ -193,6 +193,18 @@ func TestPlantedSymlinks(t *testing.T) {
 			if err := w.Commit(ctx, addr); err == nil {
 				t.Fatal("Commit went through the planted symlink")
 			}
+			// CommitBatch reaches directories through descriptors of its
+			// own: it must refuse the same plants.
+			w, err = b.Create(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			w.Write(content)
+			if errs := b.CommitBatch(ctx, []storage.Writer{w}, []identity.Digest{addr}); errs[0] == nil {
+				t.Fatal("CommitBatch went through the planted symlink")
+			} else if !errors.Is(errs[0], storage.ErrInvalidKey) {
+				t.Fatalf("CommitBatch: %v: a planted symlink must be refused with ErrInvalidKey", errs[0])
+			}
 			// Nothing outside changed.
 			entries, _ := os.ReadDir(outside)
 			if len(entries) != 1 {
