@@ -26,7 +26,7 @@ type batchDirs struct {
 	root   *os.File
 	rootFD int
 	tmp    int
-	fds  map[string]int // relative directory path → descriptor
+	fds    map[string]int // relative directory path → descriptor
 }
 
 // openBatchDirs opens the root and its temporary directory.
