@@ -235,7 +235,7 @@ func recordInput(path string, f records.File) Input {
 	return Input{
 		Path:   path,
 		Expect: &want,
-		Open:   func() (io.ReadCloser, error) { return os.Open(f.Path) },
+		Open:   func() (io.ReadCloser, error) { return openFile(f.Path) },
 		Reopen: true, // a file can be read again if GC deleted its object meanwhile
 	}
 }

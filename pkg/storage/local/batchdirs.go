@@ -25,7 +25,7 @@ import (
 type batchDirs struct {
 	root   *os.File
 	rootFD int
-	tmp    int
+	tmp    int            // the backend's temporary directory (not closed here)
 	fds    map[string]int // relative directory path → descriptor
 }
 
@@ -35,19 +35,17 @@ func openBatchDirs(b *Backend) (*batchDirs, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &batchDirs{root: root, rootFD: int(root.Fd()), fds: map[string]int{}}
-	if d.tmp, err = d.openDir(d.rootFD, tmpDir, tmpDir, false); err != nil {
+	if b.tmp == nil {
 		root.Close()
-		return nil, err
+		return nil, errors.New("the backend is open read-only")
 	}
-	return d, nil
+	return &batchDirs{root: root, rootFD: int(root.Fd()), tmp: b.tmpFD, fds: map[string]int{}}, nil
 }
 
 func (d *batchDirs) close() {
 	for _, fd := range d.fds {
 		unix.Close(fd)
 	}
-	unix.Close(d.tmp)
 	d.root.Close()
 }
 

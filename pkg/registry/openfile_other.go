@@ -1,0 +1,8 @@
+//go:build !unix
+
+package registry
+
+import "os"
+
+// openFile is os.Open where there is no cheaper way to open a file.
+func openFile(path string) (*os.File, error) { return os.Open(path) }
