@@ -490,6 +490,11 @@ func (b *Backend) intact(ctx context.Context, p string, addr identity.Digest, wa
 		return false, nil
 	}
 	f, err := b.root.OpenFile(p, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
+	if errors.Is(err, fs.ErrNotExist) {
+		// Deleted since it was seen (a GC sweep of an object that was
+		// unreferenced until this ingest): store the new bytes.
+		return false, nil
+	}
 	if err != nil {
 		return false, err
 	}
