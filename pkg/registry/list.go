@@ -255,7 +255,9 @@ func (r *Registry) Holding(ctx context.Context, addr identity.Digest) ([]Holder,
 	case identity.BLAKE3:
 		q, arg = `SELECT package_name, package_version, path FROM artifact_files WHERE content_address = $1`, addr.String()
 	case identity.SHA256:
-		q, arg = `SELECT package_name, package_version, path FROM artifact_files WHERE digest_sha256 = $1`, addr.Hex()
+		// Through the object's row (migration 00008): no index on the files' own column.
+		q, arg = `SELECT package_name, package_version, path FROM artifact_files
+			WHERE content_address IN (SELECT content_address FROM storage_locations WHERE digest_sha256 = $1)`, addr.Hex()
 	default:
 		return nil, fmt.Errorf("%w: holding: want a blake3 or sha256 address, not %q", ErrInvalid, addr.String())
 	}

@@ -23,7 +23,8 @@ func (r *Registry) PackageFileBlob(ctx context.Context, name string, d digest.Di
 	b := OCIBlob{Repository: name, Digest: d}
 	err := r.db.SQL.QueryRowContext(ctx, `SELECT f.content_address, f.size FROM artifact_files f
 		JOIN artifact_packages p ON p.name = f.package_name AND p.version = f.package_version
-		WHERE f.package_name = $1 AND f.digest_sha256 = $2 AND p.finalized_seq IS NOT NULL LIMIT 1`,
+		WHERE f.package_name = $1 AND p.finalized_seq IS NOT NULL
+		AND f.content_address IN (SELECT content_address FROM storage_locations WHERE digest_sha256 = $2) LIMIT 1`,
 		name, d.Encoded()).Scan(&ca, &b.Size)
 	if errors.Is(err, sql.ErrNoRows) {
 		return OCIBlob{}, fmt.Errorf("%w: blob %s in %s", ErrNotFound, truncate(string(d)), name)
