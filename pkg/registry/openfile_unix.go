@@ -23,3 +23,13 @@ func openFile(path string) (*os.File, error) {
 		return os.NewFile(uintptr(fd), path), nil
 	}
 }
+
+// openFileLimit returns the process's soft limit on open descriptors (the
+// Go runtime raises it to the hard limit at start-up).
+func openFileLimit() int {
+	var l syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &l); err != nil || l.Cur > 1<<30 {
+		return 1 << 30
+	}
+	return int(l.Cur)
+}

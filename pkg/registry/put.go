@@ -45,11 +45,20 @@ type PutResult struct {
 }
 
 // Batch limits of Put: one transaction (one durability barrier of the
-// database) per batch while the batch's bytes are stored in parallel.
+// database, two of the local backend) per batch while the batch's bytes
+// are stored in parallel. 4,096 files rather than 1,024: on the
+// 20,000-file tree a quarter of the syncfs barriers, half the fsyncs and
+// 44% fewer database page writes (a page dirtied by every batch is
+// written once per commit), for the same peak memory. A batch keeps its
+// files' temporary files open until it commits, so it also stays under a
+// quarter of the process's descriptor limit (putBatchMax).
 const (
-	putBatchFiles = 1024
+	putBatchFiles = 4096
 	putBatchBytes = 256 << 20
 )
+
+// putBatchMax is the most files one batch of Put takes.
+func putBatchMax() int { return max(1, min(putBatchFiles, openFileLimit()/4)) }
 
 // Put stores the files that records name into the package ref (a version),
 // creating it if absent, and with Finalize seals it: the workflow of
@@ -113,8 +122,9 @@ func (r *Registry) Put(ctx context.Context, pkg ref.Ref, recs []records.File, op
 	if workers < 1 {
 		workers = 16
 	}
+	maxFiles := putBatchMax()
 	for start := 0; start < len(recs); {
-		end := putBatchEnd(recs, start)
+		end := putBatchEnd(recs, start, maxFiles)
 		batch := make([]Input, 0, end-start)
 		for i := start; i < end; i++ {
 			batch = append(batch, recordInput(rel[i], recs[i]))
@@ -218,10 +228,10 @@ func kvText(m map[string]string) string {
 	return b.String()
 }
 
-func putBatchEnd(recs []records.File, start int) int {
+func putBatchEnd(recs []records.File, start, maxFiles int) int {
 	var bytes uint64
 	end := start
-	for end < len(recs) && end-start < putBatchFiles && (end == start || bytes+recs[end].Size <= putBatchBytes) {
+	for end < len(recs) && end-start < maxFiles && (end == start || bytes+recs[end].Size <= putBatchBytes) {
 		bytes += recs[end].Size
 		end++
 	}

@@ -328,3 +328,29 @@ func TestConcurrentCreateSamePackage(t *testing.T) {
 		}
 	})
 }
+
+// TestPutBatchEnd: a batch stops at the file limit, at the byte limit
+// (a file larger than the limit still goes, alone), and at the end; and
+// the file limit respects the descriptor limit.
+func TestPutBatchEnd(t *testing.T) {
+	recs := make([]records.File, 10)
+	for i := range recs {
+		recs[i].Size = 1
+	}
+	if got := putBatchEnd(recs, 0, 4); got != 4 {
+		t.Errorf("file limit 4: end %d", got)
+	}
+	if got := putBatchEnd(recs, 8, 4); got != 10 {
+		t.Errorf("from 8: end %d, want 10", got)
+	}
+	recs[2].Size = putBatchBytes
+	if got := putBatchEnd(recs, 0, 10); got != 2 {
+		t.Errorf("byte limit: end %d, want 2 (the big file starts the next batch)", got)
+	}
+	if got := putBatchEnd(recs, 2, 10); got != 3 {
+		t.Errorf("a file of the byte limit goes alone: end %d, want 3", got)
+	}
+	if n := putBatchMax(); n < 1 || n > putBatchFiles || n > max(1, openFileLimit()/4) {
+		t.Errorf("putBatchMax() = %d with a descriptor limit of %d", n, openFileLimit())
+	}
+}
