@@ -282,36 +282,35 @@ func (w *viewWriter) flushRunPG(ctx context.Context, tx *sql.Tx) error {
 
 // bulkTables are the views the bulk path fills. No statement of a replay
 // reads them through a secondary index (only through the primary key), so
-// a replay drops those indexes before it empties the tables and creates
-// them once at the end: one sort per index instead of a B-tree insert per
-// row, and a cheaper DELETE.
+// on SQLite a replay drops those indexes before it empties the tables and
+// creates them once at the end: one sort per index instead of a B-tree
+// insert per row, and a cheaper DELETE. Not on PostgreSQL: DROP INDEX
+// locks the table (ACCESS EXCLUSIVE) until the transaction ends, so every
+// reader of the views, a server's and a --check's alike, would wait for
+// the whole replay instead of reading the last committed views.
 var bulkTables = []string{"artifact_files", "storage_locations"}
 
 // secondaryIndex is an index that Reset dropped: its name and the
 // statement that creates it, as the database stores it.
 type secondaryIndex struct{ name, create string }
 
-// dropIndexes drops the secondary indexes of bulkTables and remembers how
-// to create them. The definitions come from the database's own catalogue
-// (sqlite_master, pg_index), so they are the schema the migrations made.
-// Unique indexes and those behind constraints stay: they decide what the
-// inserts refuse.
+// dropIndexes drops the secondary indexes of bulkTables on SQLite and
+// remembers how to create them. The definitions come from the database's
+// own catalogue (sqlite_master), so they are the schema the migrations
+// made. Unique and partial indexes stay: they decide what the inserts
+// refuse.
 func (w *viewWriter) dropIndexes(ctx context.Context, tx *sql.Tx) error {
+	w.dropped = w.dropped[:0]
+	if w.pg {
+		return nil
+	}
 	q := `SELECT m.name, m.sql FROM sqlite_master m JOIN pragma_index_list(m.tbl_name) l ON l.name = m.name
 		WHERE m.type = 'index' AND m.tbl_name IN ('` + strings.Join(bulkTables, "', '") + `')
 		AND m.sql IS NOT NULL AND l."unique" = 0 AND l.origin = 'c' AND l.partial = 0 ORDER BY m.name`
-	if w.pg {
-		q = `SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid) FROM pg_index i
-		WHERE i.indrelid IN ('` + strings.Join(bulkTables, "'::regclass, '") + `'::regclass)
-		AND NOT i.indisunique AND NOT i.indisprimary AND NOT i.indisexclusion AND i.indpred IS NULL
-		AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid)
-		ORDER BY 1`
-	}
 	rows, err := tx.QueryContext(ctx, q)
 	if err != nil {
 		return fmt.Errorf("registry: replay: list indexes: %w", err)
 	}
-	w.dropped = w.dropped[:0]
 	for rows.Next() {
 		var ix secondaryIndex
 		if err := rows.Scan(&ix.name, &ix.create); err != nil {
@@ -325,7 +324,7 @@ func (w *viewWriter) dropIndexes(ctx context.Context, tx *sql.Tx) error {
 		return fmt.Errorf("registry: replay: list indexes: %w", err)
 	}
 	for _, ix := range w.dropped {
-		if _, err := tx.ExecContext(ctx, "DROP INDEX "+ix.name); err != nil {
+		if _, err := tx.ExecContext(ctx, `DROP INDEX "`+ix.name+`"`); err != nil {
 			return fmt.Errorf("registry: replay: drop index %s: %w", ix.name, err)
 		}
 	}
