@@ -855,6 +855,7 @@ func (r *Registry) digestAside(ctx context.Context, tx *sql.Tx) (*asideDigest, e
 	a := &asideDigest{cancel: cancel, done: make(chan struct{})}
 	go func() {
 		defer close(a.done)
+		r.hook("replay.aside")
 		rtx, err := events.BeginRead(ctx, r.db)
 		if err != nil {
 			a.err = fmt.Errorf("registry: state digest: %w", err)
