@@ -3,6 +3,7 @@ package registry
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -260,6 +261,26 @@ func TestReplayRestoresIndexes(t *testing.T) {
 				t.Fatalf("indexes after a replay:\n%q\nwant\n%q", after, before)
 			}
 			assertReplayIdentical(t, r)
+
+			// A chain broken at its last event aborts the replay after the
+			// indexes were dropped and every row written: the views and the
+			// indexes stay as they were.
+			live, err := r.StateDigest(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := d.SQL.ExecContext(ctx, `UPDATE events SET hash = $1 WHERE seq = (SELECT MAX(seq) FROM events)`, make([]byte, 32)); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := r.Replay(ctx, false); !errors.Is(err, events.ErrChainBroken) {
+				t.Fatalf("replay of a broken chain: %v, want ErrChainBroken", err)
+			}
+			if after := indexDefinitions(t, d); !slices.Equal(after, before) {
+				t.Fatalf("indexes after a refused replay:\n%q\nwant\n%q", after, before)
+			}
+			if now, err := r.StateDigest(ctx); err != nil || now != live {
+				t.Fatalf("views after a refused replay: %v, %v; want %v", now, err, live)
+			}
 		})
 	}
 }
