@@ -845,7 +845,9 @@ type asideDigest struct {
 // digest is of tx's snapshot if the read transaction finds the same log
 // head as tx: every change to the views appends to the log in the same
 // transaction. wait reports whether it did (same); if not, the digest is
-// zero and the caller must take one in a snapshot it knows.
+// zero and the caller must take one in a snapshot it knows. A database
+// limited to one connection gets the digest in tx before digestAside
+// returns.
 func (r *Registry) digestAside(ctx context.Context, tx *sql.Tx) (*asideDigest, error) {
 	want, err := readHeadRow(ctx, tx)
 	if err != nil {
@@ -853,6 +855,14 @@ func (r *Registry) digestAside(ctx context.Context, tx *sql.Tx) (*asideDigest, e
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	a := &asideDigest{cancel: cancel, done: make(chan struct{})}
+	if r.db.SQL.Stats().MaxOpenConnections == 1 {
+		// No second connection to read on: digest in tx, before the
+		// caller changes anything.
+		defer close(a.done)
+		a.same = true
+		a.d, a.err = stateDigest(ctx, tx, r.db.Dialect() == db.Postgres)
+		return a, nil
+	}
 	go func() {
 		defer close(a.done)
 		r.hook("replay.aside")

@@ -354,3 +354,22 @@ func TestCheckSnapshotWhileWritten(t *testing.T) {
 		t.Fatalf("check after the write: %d events, views %v, rebuild %v, %v", res.Events, res.Before, res.After, err)
 	}
 }
+
+// TestReplayOneConnection: a database limited to one connection has none
+// for the "before" digest to read on beside the rebuild; the replay takes
+// it in its own transaction instead of waiting for a second.
+func TestReplayOneConnection(t *testing.T) {
+	ctx := context.Background()
+	d := dbtest.Open(t, db.SQLite)
+	r := newRegistry(t, d)
+	rf := ref.Version("p", "1")
+	if err := r.CreatePackage(ctx, rf, CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.IngestFiles(ctx, rf, []Input{{Path: "a",
+		Open: func() (io.ReadCloser, error) { return io.NopCloser(strings.NewReader("a")), nil }}}, BatchOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	d.SQL.SetMaxOpenConns(1)
+	assertReplayIdentical(t, r)
+}
