@@ -86,14 +86,16 @@ func (b *bulkRun) reset() {
 	b.locs, b.files, b.pkgKeys, b.pkgs = b.locs[:0], b.files[:0], b.pkgKeys[:0], b.pkgs[:0]
 }
 
-func (b *bulkRun) addLocation(l location, seq uint64) {
+// addLocation records that l was stored at seq and returns its row: the
+// run's first for l's key, made from l if fresh.
+func (b *bulkRun) addLocation(l location, seq uint64) (row *locRow, fresh bool) {
 	if b.locIdx == nil {
 		b.locIdx, b.pkgIdx = map[locKey]int{}, map[pkgKey]int{}
 	}
 	k := locKey{l.ContentAddress.String(), l.BackendID}
 	if i, ok := b.locIdx[k]; ok {
 		b.locs[i].updated = int64(seq)
-		return
+		return &b.locs[i], false
 	}
 	b.locIdx[k] = len(b.locs)
 	b.locs = append(b.locs, locRow{
@@ -101,6 +103,7 @@ func (b *bulkRun) addLocation(l location, seq uint64) {
 		primary: l.ContentAddress.Hex(), sha256: l.SHA256.Hex(), size: int64(l.Size),
 		created: int64(seq), updated: int64(seq),
 	})
+	return &b.locs[len(b.locs)-1], true
 }
 
 // hold takes ev into the run if it is one the bulk path writes, and
@@ -116,11 +119,18 @@ func (w *viewWriter) hold(ev events.Event) (bool, error) {
 			return false, nil
 		}
 		r := &w.run
-		r.addLocation(f.Location, ev.Seq)
 		l := f.Location
+		// The file row's address columns are its location row's (the same
+		// content address); its SHA-256 is the event's own, which is the
+		// row's only if the row was made from this event.
+		lr, fresh := r.addLocation(l, ev.Seq)
+		sha := lr.sha256
+		if !fresh {
+			sha = l.SHA256.Hex()
+		}
 		r.files = append(r.files, fileRow{
-			name: f.Name, version: f.Version, path: f.Path, alg: string(l.ContentAddress.Algorithm()),
-			primary: l.ContentAddress.Hex(), sha256: l.SHA256.Hex(), addr: l.ContentAddress.String(),
+			name: f.Name, version: f.Version, path: f.Path, alg: lr.alg,
+			primary: lr.primary, sha256: sha, addr: lr.addr,
 			size: int64(l.Size), seq: int64(ev.Seq),
 		})
 		k := pkgKey{f.Name, f.Version}
