@@ -734,14 +734,30 @@ func (r *Registry) replay(ctx context.Context, check bool, vw *viewWriter) (Repl
 		return res, fmt.Errorf("registry: replay: %w", err)
 	}
 	pg := r.db.Dialect() == db.Postgres
-	if res.Before, err = stateDigest(ctx, tx, pg); err != nil {
+	if err := digestMemory(ctx, tx, pg); err != nil {
 		return res, err
 	}
+	// The views before the rebuild are digested on a connection of their
+	// own while tx rebuilds them. That read sees what tx saw at the start:
+	// tx holds the head lock, and every writer of the views takes it first.
+	before, err := r.digestAside(ctx, tx)
+	if err != nil {
+		return res, err
+	}
+	defer before.stop()
 	if res.Events, err = events.ReplayTx(ctx, tx, vw); err != nil {
 		return res, err
 	}
 	if res.After, err = stateDigest(ctx, tx, pg); err != nil {
 		return res, err
+	}
+	var same bool
+	if res.Before, same, err = before.wait(); err != nil {
+		return res, err
+	}
+	if !same {
+		// Impossible while writers honour the head lock.
+		return res, fmt.Errorf("registry: replay: the log moved while the head was locked")
 	}
 	if check {
 		return res, nil // the deferred rollback discards the scratch rebuild
@@ -784,16 +800,134 @@ func (r *Registry) checkReplayScratch(ctx context.Context, vw *viewWriter) (Repl
 		return res, fmt.Errorf("registry: replay check: scratch: %w", err)
 	}
 	pg := r.db.Dialect() == db.Postgres
-	if res.Before, err = stateDigest(ctx, src, pg); err != nil {
+	if err := digestMemory(ctx, src, pg); err != nil {
 		return res, err
 	}
+	before, err := r.digestAside(ctx, src)
+	if err != nil {
+		return res, err
+	}
+	defer before.stop()
 	if res.Events, err = events.ReplayFrom(ctx, src, dst, vw); err != nil {
 		return res, err
 	}
 	if res.After, err = stateDigest(ctx, dst, false); err != nil {
 		return res, err
 	}
+	var same bool
+	if res.Before, same, err = before.wait(); err != nil {
+		return res, err
+	}
+	if !same {
+		// A writer committed between the two snapshots (nothing locks a
+		// read-only store's writers out): digest src's own.
+		if res.Before, err = stateDigest(ctx, src, pg); err != nil {
+			return res, err
+		}
+	}
 	return res, nil
+}
+
+// asideDigest is a state digest computed in the background by digestAside.
+type asideDigest struct {
+	cancel context.CancelFunc
+	done   chan struct{}
+	d      identity.Digest
+	same   bool // the digest is of the snapshot of the caller's transaction
+	err    error
+}
+
+// digestAside starts computing the state digest of the views in a read
+// transaction of its own (BeginRead), concurrently with whatever the
+// caller does next in tx, which must not have written the views yet. The
+// digest is of tx's snapshot if the read transaction finds the same log
+// head as tx: every change to the views appends to the log in the same
+// transaction. wait reports whether it did (same); if not, the digest is
+// zero and the caller must take one in a snapshot it knows. A database
+// limited to one connection gets the digest in tx before digestAside
+// returns.
+func (r *Registry) digestAside(ctx context.Context, tx *sql.Tx) (*asideDigest, error) {
+	want, err := readHeadRow(ctx, tx)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	a := &asideDigest{cancel: cancel, done: make(chan struct{})}
+	if r.db.SQL.Stats().MaxOpenConnections == 1 {
+		// No second connection to read on: digest in tx, before the
+		// caller changes anything.
+		defer close(a.done)
+		a.same = true
+		a.d, a.err = stateDigest(ctx, tx, r.db.Dialect() == db.Postgres)
+		return a, nil
+	}
+	go func() {
+		defer close(a.done)
+		r.hook("replay.aside")
+		rtx, err := events.BeginRead(ctx, r.db)
+		if err != nil {
+			a.err = fmt.Errorf("registry: state digest: %w", err)
+			return
+		}
+		defer rtx.Rollback()
+		pg := r.db.Dialect() == db.Postgres
+		if a.err = digestMemory(ctx, rtx, pg); a.err != nil {
+			return
+		}
+		got, err := readHeadRow(ctx, rtx)
+		if err != nil {
+			a.err = err
+			return
+		}
+		if a.same = got == want; a.same {
+			a.d, a.err = stateDigest(ctx, rtx, pg)
+		}
+	}()
+	return a, nil
+}
+
+// wait returns the digest once it is done.
+func (a *asideDigest) wait() (identity.Digest, bool, error) {
+	<-a.done
+	return a.d, a.same, a.err
+}
+
+// stop cancels the digest if it still runs and waits for its transaction
+// to end.
+func (a *asideDigest) stop() {
+	a.cancel()
+	<-a.done
+}
+
+// digestMemory lets PostgreSQL sort the views for a state digest in
+// memory for the rest of tx: ORDER BY ... COLLATE "C" cannot use a primary
+// key's index (the database's collation), and with the default work_mem
+// (4 MB) the sort of a 20,000-file view spills to disk.
+func digestMemory(ctx context.Context, tx *sql.Tx, pg bool) error {
+	if !pg {
+		return nil
+	}
+	if _, err := tx.ExecContext(ctx, "SET LOCAL work_mem = '64MB'"); err != nil {
+		return fmt.Errorf("registry: state digest: %w", err)
+	}
+	return nil
+}
+
+// headRow is the log head as stored: what two snapshots compare to tell
+// whether they hold the same log.
+type headRow struct {
+	seq  int64
+	hash string
+}
+
+func readHeadRow(ctx context.Context, q queryRower) (headRow, error) {
+	var h headRow
+	var hash []byte
+	if err := q.QueryRowContext(ctx, `SELECT seq, hash FROM event_head WHERE id = 1`).Scan(&h.seq, &hash); err != nil {
+		return h, fmt.Errorf("registry: read the log head: %w", err)
+	}
+	h.hash = string(hash)
+	return h, nil
 }
 
 // Resolve returns the BLAKE3 content address that names the object d

@@ -1,6 +1,7 @@
 package registry
 
 import (
+	"bufio"
 	"context"
 	"database/sql"
 	"encoding/hex"
@@ -34,6 +35,9 @@ type viewWriter struct {
 	bulk bool
 	pg   bool // the bulk statements are for PostgreSQL
 	run  bulkRun
+	// dropped are the secondary indexes of the bulk tables that Reset
+	// dropped and Flush creates again (views_bulk.go).
+	dropped []secondaryIndex
 }
 
 var _ events.ViewWriter = (*viewWriter)(nil)
@@ -69,9 +73,16 @@ func (w *viewWriter) exec(ctx context.Context, tx *sql.Tx, query string, args ..
 // seeded by migrations, not by events, and are kept.
 var eventViews = []string{"oci_uploads", "oci_tags", "oci_manifests", "oci_blobs", "package_tags", "gc_objects", "object_checks", "retention_state", "artifact_files", "storage_locations", "artifact_packages"}
 
-// Reset empties every view that events build.
+// Reset empties every view that events build. With bulk, it first drops
+// the secondary indexes of the tables the bulk path writes; Flush creates
+// them again.
 func (w *viewWriter) Reset(ctx context.Context, tx *sql.Tx) error {
 	w.run.reset()
+	if w.bulk {
+		if err := w.dropIndexes(ctx, tx); err != nil {
+			return err
+		}
+	}
 	for _, t := range eventViews {
 		if _, err := tx.ExecContext(ctx, "DELETE FROM "+t); err != nil {
 			return fmt.Errorf("registry: reset %s: %w", t, err)
@@ -90,13 +101,13 @@ func (w *viewWriter) Apply(ctx context.Context, tx *sql.Tx, ev events.Event) err
 		}
 		if held {
 			if w.run.rows() >= bulkMaxRows {
-				return w.Flush(ctx, tx)
+				return w.flush(ctx, tx)
 			}
 			return nil
 		}
 		// Every other registry event may read or write what the run
 		// holds back: write the run first.
-		if err := w.Flush(ctx, tx); err != nil {
+		if err := w.flush(ctx, tx); err != nil {
 			return err
 		}
 	}
@@ -335,19 +346,23 @@ type queryer interface {
 // driver returns it), byte strings are written as hex text and NULL as null.
 func stateDigest(ctx context.Context, q queryer, pg bool) (identity.Digest, error) {
 	h := blake3.New(32, nil)
+	// BLAKE3 hashes many chunks at once only when it is given them at
+	// once: rows go to it in 64 KiB pieces, not one by one.
+	w := bufio.NewWriterSize(h, 64<<10)
 	for _, t := range stateTables {
 		rows, err := q.QueryContext(ctx, "SELECT "+t.cols+" FROM "+t.name+" ORDER BY "+orderBy(t.key, pg))
 		if err != nil {
 			return identity.Digest{}, fmt.Errorf("registry: state digest: %s: %w", t.name, err)
 		}
 		name, _ := canonical.Marshal(t.name)
-		h.Write(name)
-		err = dumpRows(rows, h.Write)
+		w.Write(name)
+		err = dumpRows(rows, w.Write)
 		rows.Close()
 		if err != nil {
 			return identity.Digest{}, fmt.Errorf("registry: state digest: %s: %w", t.name, err)
 		}
 	}
+	w.Flush() // a hash.Hash never fails a write
 	return identity.NewDigest(identity.BLAKE3, h.Sum(nil))
 }
 

@@ -3,8 +3,10 @@ package registry
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -218,4 +220,156 @@ func TestAppendRowEqualsMarshal(t *testing.T) {
 			rt.Fatalf("appendRow %x, Marshal %x", got, want)
 		}
 	})
+}
+
+// TestReplayRestoresIndexes: a replay that commits leaves every index as
+// the migrations made it (on SQLite the bulk path drops the secondary
+// indexes of the tables it fills and creates them again at the end), and
+// the views equal a rebuild.
+func TestReplayRestoresIndexes(t *testing.T) {
+	for _, dialect := range []db.Dialect{db.SQLite, db.Postgres} {
+		t.Run(string(dialect), func(t *testing.T) {
+			if dialect == db.Postgres {
+				dbtest.PostgresURL(t) // skips without a server
+			}
+			ctx := context.Background()
+			d := dbtest.Open(t, dialect)
+			r := newRegistry(t, d)
+			rf := ref.Version("p", "1")
+			if err := r.CreatePackage(ctx, rf, CreateOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			in := make([]Input, 20)
+			for i := range in {
+				body := fmt.Sprint("body ", i%7)
+				in[i] = Input{Path: fmt.Sprintf("d%d/f%d", i%3, i),
+					Open: func() (io.ReadCloser, error) { return io.NopCloser(strings.NewReader(body)), nil }}
+			}
+			if _, err := r.IngestFiles(ctx, rf, in, BatchOptions{Workers: 2}); err != nil {
+				t.Fatal(err)
+			}
+			before := indexDefinitions(t, d)
+			for _, ix := range []string{"artifact_files_content_address", "artifact_files_digest_sha256", "storage_locations_digest_sha256"} {
+				if !slices.ContainsFunc(before, func(s string) bool { return strings.HasPrefix(s, ix+": ") }) {
+					t.Fatalf("no index %s before the replay: %q", ix, before)
+				}
+			}
+			if _, err := r.Replay(ctx, false); err != nil {
+				t.Fatal(err)
+			}
+			if after := indexDefinitions(t, d); !slices.Equal(after, before) {
+				t.Fatalf("indexes after a replay:\n%q\nwant\n%q", after, before)
+			}
+			assertReplayIdentical(t, r)
+
+			// A chain broken at its last event aborts the replay after the
+			// indexes were dropped and every row written: the views and the
+			// indexes stay as they were.
+			live, err := r.StateDigest(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := d.SQL.ExecContext(ctx, `UPDATE events SET hash = $1 WHERE seq = (SELECT MAX(seq) FROM events)`, make([]byte, 32)); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := r.Replay(ctx, false); !errors.Is(err, events.ErrChainBroken) {
+				t.Fatalf("replay of a broken chain: %v, want ErrChainBroken", err)
+			}
+			if after := indexDefinitions(t, d); !slices.Equal(after, before) {
+				t.Fatalf("indexes after a refused replay:\n%q\nwant\n%q", after, before)
+			}
+			if now, err := r.StateDigest(ctx); err != nil || now != live {
+				t.Fatalf("views after a refused replay: %v, %v; want %v", now, err, live)
+			}
+		})
+	}
+}
+
+// indexDefinitions lists every index of d's schema as "name: definition".
+func indexDefinitions(t *testing.T, d *db.DB) []string {
+	t.Helper()
+	q := `SELECT name || ': ' || sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL ORDER BY name`
+	if d.Dialect() == db.Postgres {
+		q = `SELECT indexname || ': ' || indexdef FROM pg_indexes WHERE schemaname = current_schema() ORDER BY indexname`
+	}
+	rows, err := d.SQL.QueryContext(context.Background(), q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var defs []string
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			t.Fatal(err)
+		}
+		defs = append(defs, s)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return defs
+}
+
+// TestCheckSnapshotWhileWritten: a writer that commits while
+// as-replay --check reads a read-only store does not make the check
+// compare the views of one moment with a rebuild of another's log. The
+// "before" digest taken on a connection of its own sees the new head and
+// is dropped for one taken in the check's own snapshot.
+func TestCheckSnapshotWhileWritten(t *testing.T) {
+	ctx := context.Background()
+	d := dbtest.Open(t, db.SQLite)
+	w := newRegistry(t, d)
+	if err := w.CreatePackage(ctx, ref.Version("p", "1"), CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	ro, err := db.OpenWith(ctx, d.URL(), db.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ro.Close()
+	r := New(ro, nil, Options{})
+	moved := false
+	r.gc = &gcHooks{at: func(point string) {
+		if point != "replay.aside" || moved {
+			return
+		}
+		moved = true
+		if err := w.CreatePackage(ctx, ref.Version("q", "1"), CreateOptions{}); err != nil {
+			t.Error(err)
+		}
+	}}
+	res, err := r.Replay(ctx, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !moved {
+		t.Fatal("the hook did not run")
+	}
+	if res.Events != 1 || res.Before != res.After {
+		t.Fatalf("check while written: %d events, views %v, rebuild %v; want 1 event and equal digests", res.Events, res.Before, res.After)
+	}
+	res, err = r.Replay(ctx, true)
+	if err != nil || res.Events != 2 || res.Before != res.After {
+		t.Fatalf("check after the write: %d events, views %v, rebuild %v, %v", res.Events, res.Before, res.After, err)
+	}
+}
+
+// TestReplayOneConnection: a database limited to one connection has none
+// for the "before" digest to read on beside the rebuild; the replay takes
+// it in its own transaction instead of waiting for a second.
+func TestReplayOneConnection(t *testing.T) {
+	ctx := context.Background()
+	d := dbtest.Open(t, db.SQLite)
+	r := newRegistry(t, d)
+	rf := ref.Version("p", "1")
+	if err := r.CreatePackage(ctx, rf, CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.IngestFiles(ctx, rf, []Input{{Path: "a",
+		Open: func() (io.ReadCloser, error) { return io.NopCloser(strings.NewReader("a")), nil }}}, BatchOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	d.SQL.SetMaxOpenConns(1)
+	assertReplayIdentical(t, r)
 }
