@@ -102,6 +102,44 @@ TIMES[into full]=$(echo "${TIMES[into full]} - ${TIMES[copy full]}" | bc -l)
 TIMES[into empty]=$(echo "${TIMES[into empty]} - ${TIMES[copy empty]}" | bc -l)
 measure "small alone" "rm -rf '$mem/e' && mkdir '$mem/e' && '$bin/as-put' --db 'sqlite:$mem/e/s.db' --storage-root '$mem/e/objects' --package t@1 --finalize <'$mem/recs' >/dev/null"
 l_scale=$(load)
+# as-get of one file and a package lookup (as-ls REF), 20 runs each, in
+# the full store and in the empty one, after the tree went into each
+relpath=$(cd "$mem/tree" && find . -type f | sort | sed -n '1s|^\./||p')
+for k in full empty; do
+  rm -rf "$mem/g$k" && mkdir "$mem/g$k" && cp "$mem/$k.db" "$mem/g$k/s.db"
+  "$bin/as-put" --db "sqlite:$mem/g$k/s.db" --storage-root "$mem/g$k/objects" --package t@1 --finalize <"$mem/recs" >/dev/null
+  g="--db sqlite:$mem/g$k/s.db --storage-root $mem/g$k/objects"
+  measure "get $k" "for i in \$(seq 20); do '$bin/as-get' $g --package t@1 '$relpath' >/dev/null; done"
+  measure "ls $k" "for i in \$(seq 20); do '$bin/as-ls' $g t@1 >/dev/null; done"
+done
+# verify and tail over the large log too, where a process's start-up
+# (about 30 ms) does not hide the rate
+measure "verify big" "'$bin/as-events' verify --db sqlite:$mem/full.db"
+measure "tail big" "'$bin/as-events' tail --since 0 --db sqlite:$mem/full.db"
+rm -rf "$mem/gfull" "$mem/gempty" "$mem/full.db" "$mem/empty.db"
+
+# the log tools, per build, on the log of the tree (SQLite on tmpfs, then
+# PostgreSQL): each build replays a log it wrote itself (a newer schema is
+# refused by an older build)
+declare -A EV
+for v in "${bins[@]}"; do
+  b=${BIN[$v]} d=$mem/log-$v
+  rm -rf "$d" && mkdir "$d"
+  find "$mem/tree" -type f | "$b/as-digest" | "$b/as-put" --db "sqlite:$d/s.db" --storage-root "$d/objects" --package log@1 --finalize >/dev/null
+  u="--db sqlite:$d/s.db --storage-root $d/objects"
+  EV[$v]=$("$b/as-events" head --db "sqlite:$d/s.db" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["seq"])')
+  measure "replay $v" "'$b/as-replay' $u"
+  measure "check $v" "'$b/as-replay' --check $u"
+  measure "verify $v" "'$b/as-events' verify --db sqlite:$d/s.db"
+  measure "tail $v" "'$b/as-events' tail --since 0 --db sqlite:$d/s.db"
+  if [ -n "$pgurl" ]; then
+    pu=$(newdb "$b" postgres "$d")
+    find "$mem/tree" -type f | "$b/as-digest" | "$b/as-put" --db "$pu" --storage-root "$d/pobjects" --package log@1 --finalize >/dev/null
+    measure "pgreplay $v" "'$b/as-replay' --db '$pu' --storage-root '$d/pobjects'"
+  fi
+  rm -rf "$d"
+done
+l_log=$(load)
 
 T() { printf '%.2f s' "${TIMES[$1]}"; }
 R() { printf '%.2f×' "$(echo "${TIMES[$1]} / ${TIMES[$2]}" | bc -l)"; }
@@ -125,3 +163,19 @@ printf '| as-put of %s files, load %s | — | — | %.2f s, %s MiB | %s files %s
   "$sfiles" "$l_scale" "$t_scale" "$rss_scale" "$files" "$(T 'small alone')" "$(echo "$t_scale / $sfiles / (${TIMES[small alone]} / $files)" | bc -l)"
 printf '| tree into a store of %s events / %s objects | — | — | %s | empty store %s | %s (≤ 1.2×) |\n' \
   "$full_events" "$sfiles" "$(T 'into full')" "$(T 'into empty')" "$(R 'into full' 'into empty')"
+# events/s: E events in T seconds
+eps() { printf '%.0fk/s' "$(echo "${EV[$2]} / ${TIMES[$1]} / 1000" | bc -l)"; }
+EO() { if [ -n "$old_rev" ]; then eps "$1 old" old; else echo "—"; fi; }
+printf '| as-get of one file ×20, store of %s objects | — | — | %s | empty store %s | %s (≤ 1.2×) |\n' \
+  "$sfiles" "$(T 'get full')" "$(T 'get empty')" "$(R 'get full' 'get empty')"
+printf '| package lookup (as-ls REF) ×20, same stores | — | — | %s | empty store %s | %s (≤ 1.2×) |\n' \
+  "$(T 'ls full')" "$(T 'ls empty')" "$(R 'ls full' 'ls empty')"
+printf '| as-replay of %s events, SQLite on tmpfs, load %s | 8.3k/s | %s | %s | — | (≥ 200k/s) |\n' "${EV[new]}" "$l_log" "$(EO replay)" "$(eps 'replay new' new)"
+printf '| as-replay --check | — | %s | %s | replay %s | %.2f× of replay (≤ 1.5×) |\n' "$(EO check)" "$(eps 'check new' new)" "$(eps 'replay new' new)" "$(echo "${TIMES[check new]} / ${TIMES[replay new]}" | bc -l)"
+EV[big]=$full_events
+printf '| as-events verify | 57k/s | %s | %s; %s over %s events | — | (≥ 500k/s) |\n' "$(EO verify)" "$(eps 'verify new' new)" "$(eps 'verify big' big)" "$full_events"
+printf '| as-events tail --since 0 | 77k/s | %s | %s; %s over %s events | — | (≥ 300k/s) |\n' "$(EO tail)" "$(eps 'tail new' new)" "$(eps 'tail big' big)" "$full_events"
+if [ -n "$pgurl" ]; then
+  printf '| as-replay on PostgreSQL | 0.8–1.1k/s | %s | %s | — | (≥ 100k/s) |\n' "$(EO pgreplay)" "$(eps 'pgreplay new' new)"
+fi
+
