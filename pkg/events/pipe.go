@@ -11,9 +11,9 @@ import (
 // caller's goroutine over a channel; the caller checks or encodes one batch
 // while the reader fills the next, and gives each batch back to be reused.
 const (
-	// pipeBatches is how many batches a read cycles through: one being
-	// filled, the others queued or being consumed.
-	pipeBatches = 4
+	// pipeBatches is how many batches each reader of a read cycles
+	// through: being filled, queued or being consumed.
+	pipeBatches = 5
 	// pipeRows and pipeBytes bound one batch (a batch holding a single
 	// larger event is larger).
 	pipeRows  = 256
@@ -25,6 +25,7 @@ const (
 type rowBatch struct {
 	rows  []storedRow
 	arena []byte
+	last  bool // the last batch of a stripe
 }
 
 // storedRow is one event of a rowBatch: its sequence number and where each
@@ -32,23 +33,33 @@ type rowBatch struct {
 // first where the previous row's last ends).
 type storedRow struct {
 	seq int64
-	end [6]int // type, actor, recorded_at, payload, prev_hash, hash
+	end [7]int // type, actor, recorded_at, payload, prev_hash, hash, extra
 }
 
 func (b *rowBatch) reset() {
 	b.rows = b.rows[:0]
 	b.arena = b.arena[:0]
+	b.last = false
 }
 
-// add copies the fields of one row, as rowReader holds them, into b.
-func (b *rowBatch) add(r *rowReader) {
+// add copies the fields of one row, as rowReader holds them, into b,
+// followed by what prep (if not nil) appends for it.
+func (b *rowBatch) add(r *rowReader, prep prepFunc) {
 	row := storedRow{seq: r.seq}
 	for i, f := range [...][]byte{r.typ, r.actor, r.ts, r.payload, r.prev, r.hash} {
 		b.arena = append(b.arena, f...)
 		row.end[i] = len(b.arena)
 	}
+	if prep != nil {
+		b.arena = prep(b.arena, r)
+	}
+	row.end[6] = len(b.arena)
 	b.rows = append(b.rows, row)
 }
+
+// prepFunc appends to dst what a reader works out for the row r ahead of
+// the caller (rowReader.extra holds it there). Each reader has its own.
+type prepFunc func(dst []byte, r *rowReader) []byte
 
 // full reports whether b should be handed over.
 func (b *rowBatch) full() bool { return len(b.rows) >= pipeRows || len(b.arena) >= pipeBytes }
@@ -58,25 +69,32 @@ func (b *rowBatch) load(i int, r *rowReader) {
 	row := &b.rows[i]
 	off := 0
 	if i > 0 {
-		off = b.rows[i-1].end[5]
+		off = b.rows[i-1].end[6]
 	}
 	r.seq = row.seq
-	for j, f := range [...]*sql.RawBytes{&r.typ, &r.actor, &r.ts, &r.payload, &r.prev, &r.hash} {
+	for j, f := range [...]*sql.RawBytes{&r.typ, &r.actor, &r.ts, &r.payload, &r.prev, &r.hash, &r.extra} {
 		end := row.end[j]
 		*f = b.arena[off:end:end]
 		off = end
 	}
 }
 
-// pipeRange is scanRange with the reading on a goroutine of its own: it
+// pipeRange is scanRange with the reading on goroutines of their own: it
 // calls fn, on the caller's goroutine, for every stored event with sequence
 // number above since and at most until, in order, and returns how many it
-// read. The reader queries at most chunk rows at a time, each query after
-// the last event the previous one returned, until a query returns fewer
-// than chunk rows or until is reached. fn's first error stops the read and
-// is returned. pipeRange returns only once the reader has stopped.
-func pipeRange(ctx context.Context, q Querier, since, until uint64, chunk int, fn func(*rowReader) error) (int, error) {
-	if chunk <= 0 || since >= until {
+// read. The range is cut into stripes of pipeStripe events, read by
+// pipeReaders readers in turn (reader k reads stripes k, k+pipeReaders, …)
+// with one query each, on a connection each when q is a pool. If newPrep
+// is not nil, each reader also runs a prepFunc of its own on every row and
+// fn finds the result in rowReader.extra. fn's first
+// error stops the read and is returned. pipeRange returns only once every
+// reader has stopped.
+//
+// A reader owns its batches and waits only for one of them to come back,
+// never for another reader, so the caller, taking the stripes in order,
+// always finds the one it waits for being read.
+func pipeRange(ctx context.Context, q Querier, since, until uint64, newPrep func() prepFunc, fn func(*rowReader) error) (int, error) {
+	if since >= until {
 		return 0, nil
 	}
 	if since > maxSeq || until > maxSeq {
@@ -84,78 +102,133 @@ func pipeRange(ctx context.Context, q Querier, since, until uint64, chunk int, f
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	// Both channels hold every batch, so that neither side blocks on a
-	// send: the reader waits only for a free batch, the caller only for a
-	// full one.
-	free := make(chan *rowBatch, pipeBatches)
-	full := make(chan *rowBatch, pipeBatches)
-	for range pipeBatches {
-		free <- new(rowBatch)
+	stripes := (until - since + pipeStripe - 1) / pipeStripe
+	readers := int(min(stripes, pipeReaders))
+	rd := make([]*pipeReader, readers)
+	for k := range rd {
+		p := &pipeReader{
+			// Both channels hold every batch of the reader, so that no
+			// send blocks.
+			free: make(chan *rowBatch, pipeBatches),
+			full: make(chan *rowBatch, pipeBatches),
+		}
+		for range pipeBatches {
+			p.free <- new(rowBatch)
+		}
+		rd[k] = p
+		var prep prepFunc
+		if newPrep != nil {
+			prep = newPrep()
+		}
+		go func() {
+			defer close(p.full)
+			p.err = p.read(ctx, q, since, until, uint64(k), uint64(readers), prep)
+		}()
 	}
-	var readErr error
-	go func() {
-		defer close(full)
-		readErr = fillBatches(ctx, q, since, until, chunk, free, full)
-	}()
 	var (
 		rr  rowReader
 		n   int
 		err error
 	)
-	for b := range full {
-		for i := 0; err == nil && i < len(b.rows); i++ {
-			b.load(i, &rr)
-			n++
-			if err = fn(&rr); err != nil {
-				cancel() // the reader stops; keep draining until it closes full
+	// Take the stripes in order; a reader that fails closes its channel
+	// after the rows it read.
+stripes:
+	for s := range stripes {
+		p := rd[s%uint64(readers)]
+		for {
+			b, ok := <-p.full
+			if !ok {
+				break stripes
+			}
+			for i := 0; err == nil && i < len(b.rows); i++ {
+				b.load(i, &rr)
+				n++
+				err = fn(&rr)
+			}
+			last := b.last
+			p.free <- b
+			if err != nil {
+				break stripes
+			}
+			if last {
+				break
 			}
 		}
-		free <- b
 	}
-	// full is closed: the reader has returned and readErr is set.
+	cancel()
+	for _, p := range rd {
+		for b := range p.full {
+			p.free <- b
+		}
+	}
+	// Every full channel is closed: the readers have returned.
 	if err != nil {
 		return n, err
 	}
-	return n, readErr
-}
-
-// fillBatches is pipeRange's reader.
-func fillBatches(ctx context.Context, q Querier, since, until uint64, chunk int, free <-chan *rowBatch, full chan<- *rowBatch) error {
-	var (
-		r rowReader
-		b *rowBatch
-	)
-	flush := func() {
-		if b != nil && len(b.rows) > 0 {
-			full <- b
-			b = nil
+	for _, p := range rd {
+		if p.err != nil {
+			return n, p.err
 		}
 	}
-	defer flush()
-	last := since
-	for last < until {
-		n, err := scanRange(ctx, q, last, until, chunk, &r, func(r *rowReader) error {
+	return n, nil
+}
+
+const (
+	// pipeReaders is how many readers one pipelined read runs.
+	pipeReaders = 2
+	// pipeStripe is how many events a reader reads with one query before
+	// the next stripe goes to the next reader.
+	pipeStripe = pipeRows * (pipeBatches - 1)
+)
+
+// pipeReader is one reader of pipeRange with its batches.
+type pipeReader struct {
+	free, full chan *rowBatch
+	err        error // set before full is closed
+}
+
+// read reads stripe k, k+m, k+2m, … of (since, until] into batches, marking
+// the last batch of each stripe (an empty one if the stripe is empty).
+func (p *pipeReader) read(ctx context.Context, q Querier, since, until, k, m uint64, prep prepFunc) error {
+	var r rowReader
+	for lo := since + k*pipeStripe; lo < until; lo += m * pipeStripe {
+		hi := min(lo+pipeStripe, until)
+		var b *rowBatch
+		get := func() error {
+			select {
+			case b = <-p.free:
+				b.reset()
+				return nil
+			case <-ctx.Done():
+				return fmt.Errorf("events: read: %w", ctx.Err())
+			}
+		}
+		_, err := scanRange(ctx, q, lo, hi, int(hi-lo), &r, func(r *rowReader) error {
 			if b == nil {
-				select {
-				case b = <-free:
-					b.reset()
-				case <-ctx.Done():
-					return fmt.Errorf("events: read: %w", ctx.Err())
+				if err := get(); err != nil {
+					return err
 				}
 			}
-			b.add(r)
+			b.add(r, prep)
 			if b.full() {
-				flush()
+				p.full <- b
+				b = nil
 			}
 			return nil
 		})
 		if err != nil {
+			if b != nil {
+				p.full <- b
+			}
 			return err
 		}
-		if n < chunk {
-			return nil
+		if b == nil {
+			if err := get(); err != nil {
+				return err
+			}
 		}
-		last = uint64(r.seq)
+		b.last = true
+		p.full <- b
 	}
 	return nil
 }
