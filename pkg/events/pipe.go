@@ -4,6 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+
+	"modernc.org/sqlite"
 )
 
 // A pipelined read runs the query on a goroutine of its own, which copies
@@ -34,6 +36,11 @@ type rowBatch struct {
 type storedRow struct {
 	seq int64
 	end [7]int // type, actor, recorded_at, payload, prev_hash, hash, extra
+	// blobs holds payload, prev_hash and hash themselves when the reader
+	// kept the driver's slices (freshBlobs) instead of copying them; their
+	// spans in the arena are then empty.
+	blobs [3][]byte
+	kept  bool
 }
 
 func (b *rowBatch) reset() {
@@ -44,10 +51,15 @@ func (b *rowBatch) reset() {
 
 // add copies the fields of one row, as rowReader holds them, into b,
 // followed by what prep (if not nil) appends for it.
-func (b *rowBatch) add(r *rowReader, prep prepFunc) {
-	row := storedRow{seq: r.seq}
+// If keep is set, the BLOB fields are kept rather than copied.
+func (b *rowBatch) add(r *rowReader, keep bool, prep prepFunc) {
+	row := storedRow{seq: r.seq, kept: keep}
 	for i, f := range [...][]byte{r.typ, r.actor, r.ts, r.payload, r.prev, r.hash} {
-		b.arena = append(b.arena, f...)
+		if keep && i >= 3 {
+			row.blobs[i-3] = f
+		} else {
+			b.arena = append(b.arena, f...)
+		}
 		row.end[i] = len(b.arena)
 	}
 	if prep != nil {
@@ -75,8 +87,25 @@ func (b *rowBatch) load(i int, r *rowReader) {
 	for j, f := range [...]*sql.RawBytes{&r.typ, &r.actor, &r.ts, &r.payload, &r.prev, &r.hash, &r.extra} {
 		end := row.end[j]
 		*f = b.arena[off:end:end]
+		if row.kept && j >= 3 && j < 6 {
+			*f = row.blobs[j-3]
+		}
 		off = end
 	}
+}
+
+// freshBlobs reports whether q's driver returns every BLOB value as a new
+// slice that it never touches again, so that a reader may keep it past the
+// next row instead of copying it: modernc.org/sqlite does (its
+// conn.columnBlob copies the value out of SQLite into a new slice) and
+// database/sql hands that slice on as the sql.RawBytes scanned into.
+func freshBlobs(q Querier) bool {
+	d, ok := q.(*sql.DB)
+	if !ok {
+		return false
+	}
+	_, ok = d.Driver().(*sqlite.Driver)
+	return ok
 }
 
 // pipeRange is scanRange with the reading on goroutines of their own: it
@@ -84,7 +113,8 @@ func (b *rowBatch) load(i int, r *rowReader) {
 // number above since and at most until, in order, and returns how many it
 // read. The range is cut into stripes of pipeStripe events, read by
 // pipeReaders readers in turn (reader k reads stripes k, k+pipeReaders, …)
-// with one query each, on a connection each when q is a pool. If newPrep
+// with one query each, on a connection each (one reader only, unless q is a
+// pool of at least pipeReaders connections). If newPrep
 // is not nil, each reader also runs a prepFunc of its own on every row and
 // fn finds the result in rowReader.extra. fn's first
 // error stops the read and is returned. pipeRange returns only once every
@@ -103,7 +133,14 @@ func pipeRange(ctx context.Context, q Querier, since, until uint64, newPrep func
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	stripes := (until - since + pipeStripe - 1) / pipeStripe
+	keep := freshBlobs(q)
 	readers := int(min(stripes, pipeReaders))
+	if d, ok := q.(*sql.DB); !ok || d.Stats().MaxOpenConnections != 0 && d.Stats().MaxOpenConnections < readers {
+		// One connection (a transaction's, or a pool that small): one
+		// reader, which never waits for another to give a connection
+		// back while the caller waits for it.
+		readers = 1
+	}
 	rd := make([]*pipeReader, readers)
 	for k := range rd {
 		p := &pipeReader{
@@ -122,7 +159,7 @@ func pipeRange(ctx context.Context, q Querier, since, until uint64, newPrep func
 		}
 		go func() {
 			defer close(p.full)
-			p.err = p.read(ctx, q, since, until, uint64(k), uint64(readers), prep)
+			p.err = p.read(ctx, q, since, until, uint64(k), uint64(readers), keep, prep)
 		}()
 	}
 	var (
@@ -189,7 +226,7 @@ type pipeReader struct {
 
 // read reads stripe k, k+m, k+2m, … of (since, until] into batches, marking
 // the last batch of each stripe (an empty one if the stripe is empty).
-func (p *pipeReader) read(ctx context.Context, q Querier, since, until, k, m uint64, prep prepFunc) error {
+func (p *pipeReader) read(ctx context.Context, q Querier, since, until, k, m uint64, keep bool, prep prepFunc) error {
 	var r rowReader
 	for lo := since + k*pipeStripe; lo < until; lo += m * pipeStripe {
 		hi := min(lo+pipeStripe, until)
@@ -209,7 +246,7 @@ func (p *pipeReader) read(ctx context.Context, q Querier, since, until, k, m uin
 					return err
 				}
 			}
-			b.add(r, prep)
+			b.add(r, keep, prep)
 			if b.full() {
 				p.full <- b
 				b = nil

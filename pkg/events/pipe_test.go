@@ -260,6 +260,37 @@ func TestPipeRangeStops(t *testing.T) {
 	})
 }
 
+// TestPipeRangeOneConnection: on a pool of one connection, or in a
+// transaction, a pipelined read runs one reader and completes.
+func TestPipeRangeOneConnection(t *testing.T) {
+	pipeLog(t, func(t *testing.T, d *db.DB, l *Log) {
+		ctx := context.Background()
+		tx, err := d.SQL.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer tx.Rollback()
+		h, err := head(ctx, tx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := verifyTo(ctx, tx, h, 0, nil); err != nil {
+			t.Fatalf("verifyTo in a transaction: %v", err)
+		}
+		tx.Rollback()
+		d.SQL.SetMaxOpenConns(1)
+		defer d.SQL.SetMaxOpenConns(0)
+		if err := l.Verify(ctx); err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		if err := l.ScanRecords(ctx, 0, func([]byte) error { n++; return nil }); err != nil || n != pipeLogLen {
+			t.Fatalf("ScanRecords = %v after %d records", err, n)
+		}
+		noReaders(t)
+	})
+}
+
 // TestScanRecords: ScanRecords writes what Scan and AppendRecord write,
 // from any point, and stops with the same error as they do.
 func TestScanRecords(t *testing.T) {
