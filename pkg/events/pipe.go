@@ -218,6 +218,10 @@ const (
 	pipeStripe = pipeRows * (pipeBatches - 1)
 )
 
+// readerMmap is how much of an SQLite database file a reader's connection
+// maps (PRAGMA mmap_size).
+const readerMmap = 1 << 30
+
 // pipeReader is one reader of pipeRange with its batches.
 type pipeReader struct {
 	free, full chan *rowBatch
@@ -228,6 +232,23 @@ type pipeReader struct {
 // the last batch of each stripe (an empty one if the stripe is empty).
 func (p *pipeReader) read(ctx context.Context, q Querier, since, until, k, m uint64, keep bool, prep prepFunc) error {
 	var r rowReader
+	if keep {
+		// SQLite: read through a connection of our own that maps the
+		// database file instead of copying its pages into the page cache
+		// (fewer copies and, in a short-lived tool, far fewer page faults).
+		// mmap_size is a per-connection setting that changes no result; the
+		// connection keeps it when it goes back to the pool, so that the
+		// next pipelined read finds the file mapped.
+		conn, err := q.(*sql.DB).Conn(ctx)
+		if err != nil {
+			return fmt.Errorf("events: read: %w", err)
+		}
+		defer conn.Close()
+		if _, err := conn.ExecContext(ctx, fmt.Sprintf("PRAGMA mmap_size = %d", readerMmap)); err != nil {
+			return fmt.Errorf("events: read: %w", err)
+		}
+		q = conn
+	}
 	for lo := since + k*pipeStripe; lo < until; lo += m * pipeStripe {
 		hi := min(lo+pipeStripe, until)
 		var b *rowBatch
