@@ -8,10 +8,13 @@ import (
 	"modernc.org/sqlite"
 )
 
-// A pipelined read runs the query on a goroutine of its own, which copies
-// the rows out of the driver's buffers into batches and hands them to the
-// caller's goroutine over a channel; the caller checks or encodes one batch
-// while the reader fills the next, and gives each batch back to be reused.
+// A pipelined read (pipeRange) runs its queries on readers, goroutines of
+// their own, which copy the rows out of the driver's buffers into batches,
+// do the work on each event that needs no other event (a prepFunc: hashing
+// it, encoding it) and hand the batches to the caller's goroutine over
+// channels; the caller takes the events in order and gives each batch back
+// to its reader to be reused. Nothing is allocated per event but what the
+// driver allocates.
 const (
 	// pipeBatches is how many batches each reader of a read cycles
 	// through: being filled, queued or being consumed.
@@ -23,7 +26,7 @@ const (
 )
 
 // rowBatch is a run of consecutive stored events whose byte fields are
-// copied, one after another, into arena.
+// copied, one after another, into arena (or kept: storedRow.blobs).
 type rowBatch struct {
 	rows  []storedRow
 	arena []byte
@@ -50,8 +53,8 @@ func (b *rowBatch) reset() {
 }
 
 // add copies the fields of one row, as rowReader holds them, into b,
-// followed by what prep (if not nil) appends for it.
-// If keep is set, the BLOB fields are kept rather than copied.
+// followed by what prep (if not nil) appends for it. If keep is set, the
+// BLOB fields are kept rather than copied (see freshBlobs).
 func (b *rowBatch) add(r *rowReader, keep bool, prep prepFunc) {
 	row := storedRow{seq: r.seq, kept: keep}
 	for i, f := range [...][]byte{r.typ, r.actor, r.ts, r.payload, r.prev, r.hash} {
@@ -114,11 +117,10 @@ func freshBlobs(q Querier) bool {
 // read. The range is cut into stripes of pipeStripe events, read by
 // pipeReaders readers in turn (reader k reads stripes k, k+pipeReaders, …)
 // with one query each, on a connection each (one reader only, unless q is a
-// pool of at least pipeReaders connections). If newPrep
-// is not nil, each reader also runs a prepFunc of its own on every row and
-// fn finds the result in rowReader.extra. fn's first
-// error stops the read and is returned. pipeRange returns only once every
-// reader has stopped.
+// pool of at least pipeReaders connections). If newPrep is not nil, each
+// reader also runs a prepFunc of its own on every row and fn finds the
+// result in rowReader.extra. fn's first error stops the read and is
+// returned. pipeRange returns only once every reader has stopped.
 //
 // A reader owns its batches and waits only for one of them to come back,
 // never for another reader, so the caller, taking the stripes in order,

@@ -189,8 +189,8 @@ func verifyTo(ctx context.Context, q Querier, h Head, batch int, apply func(Even
 	var rr rowReader
 	var evs []Event
 	if apply == nil {
-		// Nothing to write: read the whole range in one query, on a
-		// goroutine of its own, while this one checks.
+		// Nothing to write: readers read the range and hash every event
+		// (verifyPrep) while this goroutine links them up in order.
 		if h.Seq > 0 {
 			_, err := pipeRange(ctx, q, 0, h.Seq, verifyPrep, func(r *rowReader) error {
 				_, err := c.next(r)
