@@ -194,8 +194,8 @@ func (c *command) tail(ctx context.Context, args []string) error {
 	w := c.writer(asJSON)
 	if !follow {
 		var werr error
-		err := l.ScanRecords(ctx, since, func(rec []byte) error {
-			werr = w.WriteRaw(rec)
+		err := l.ScanRecords(ctx, since, func(head, payload, tail []byte) error {
+			werr = w.WriteRawParts(head, payload, tail)
 			return werr
 		})
 		switch {

@@ -286,10 +286,12 @@ func (l *Log) Scan(ctx context.Context, since uint64) iter.Seq2[Event, error] {
 // every event Scan would yield, in order, and returns nil at the end of the
 // log, or the first error: fn's, or Scan's (a database error, a
 // *ChainError for a gap or a stored field that cannot be decoded) after fn
-// has had every event before it. rec is valid only until fn returns. It is
-// what as-events tail writes: the log is read ahead on goroutines of their
-// own, which also build the records, and nothing is allocated per event.
-func (l *Log) ScanRecords(ctx context.Context, since uint64, fn func(rec []byte) error) error {
+// has had every event before it. The record is head ‖ payload ‖ tail, in
+// three pieces so that the payload, which may be large, is not copied into
+// it; they are valid only until fn returns. It is what as-events tail
+// writes: the log is read ahead on goroutines of their own, which also
+// build the records, and nothing is allocated per event.
+func (l *Log) ScanRecords(ctx context.Context, since uint64, fn func(head, payload, tail []byte) error) error {
 	last := since
 	var buf []byte
 	for {
@@ -306,20 +308,25 @@ func (l *Log) ScanRecords(ctx context.Context, since uint64, fn func(rec []byte)
 			if uint64(r.seq) != last+1 {
 				return &ChainError{Seq: last + 1, Err: ErrGap, Detail: "next stored event is " + strconv.FormatInt(r.seq, 10)}
 			}
-			rec := []byte(r.extra)
-			if len(rec) == 0 {
+			var err error
+			if len(r.extra) > 0 {
+				// The reader built the record around the payload
+				// (recordPrep): its head, then its tail.
+				split := len(r.extra) - storedRecordTail
+				err = fn(r.extra[:split], r.payload, r.extra[split:])
+			} else {
 				// The reader left it to AppendRecord, which says why
 				// if it fails.
-				ev, err := r.event()
-				if err != nil {
-					return err
+				ev, eerr := r.event()
+				if eerr != nil {
+					return eerr
 				}
 				if buf, err = AppendRecord(buf[:0], ev); err != nil {
 					return err
 				}
-				rec = buf
+				err = fn(buf, nil, nil)
 			}
-			if err := fn(rec); err != nil {
+			if err != nil {
 				return err
 			}
 			last = uint64(r.seq)
@@ -334,9 +341,10 @@ func (l *Log) ScanRecords(ctx context.Context, since uint64, fn func(rec []byte)
 	}
 }
 
-// recordPrep is the prepFunc of ScanRecords: each reader builds the wire
-// records of the events it reads, or leaves one empty for the caller's
-// AppendRecord where appendStoredRecord cannot build it.
+// recordPrep is the prepFunc of ScanRecords: each reader builds the head
+// and the tail of the wire record of every event it reads
+// (appendStoredRecord), or leaves them empty for the caller's AppendRecord
+// where appendStoredRecord cannot build them.
 func recordPrep() prepFunc {
 	return func(dst []byte, r *rowReader) []byte {
 		if _, err := r.time(); err != nil || r.checkHashes() != nil {

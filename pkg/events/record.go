@@ -130,11 +130,12 @@ func UnmarshalRecord(b []byte) (Event, error) {
 
 // appendStoredRecord appends AppendRecord's encoding of the stored event r
 // straight from its fields, whose time and hash lengths have been checked
-// (rowReader.time and checkHashes), and reports whether it could: it
-// appends nothing and returns false where AppendRecord would take its slow
-// path (a payload or text that the record's canonical check would refuse,
-// or the record over canonical.DefaultLimits), for which the caller falls
-// back to AppendRecord.
+// (rowReader.time and checkHashes), leaving out the payload: what comes
+// before it, then the storedRecordTail bytes that follow it. It reports
+// whether it could: it appends nothing and returns false where AppendRecord
+// would take its slow path (a payload or text that the record's canonical
+// check would refuse, or the record over canonical.DefaultLimits), for
+// which the caller falls back to AppendRecord.
 func appendStoredRecord(b []byte, r *rowReader) ([]byte, bool) {
 	seq := uint64(r.seq)
 	if seq >= canonical.MaxSafeInteger || !utf8.Valid(r.typ) || !utf8.Valid(r.actor) {
@@ -161,14 +162,18 @@ func appendStoredRecord(b []byte, r *rowReader) ([]byte, bool) {
 	b = appendText(b, "actor")
 	b = appendText(b, r.actor)
 	b = appendText(b, "payload")
-	b = append(b, r.payload...)
+	// The payload goes here.
 	b = appendText(b, "prev_hash")
 	b = appendHexDigest(b, r.prev)
-	if len(b)-start > canonical.DefaultLimits.MaxBytes {
+	if len(b)-start+len(r.payload) > canonical.DefaultLimits.MaxBytes {
 		return b[:start], false
 	}
 	return b, true
 }
+
+// storedRecordTail is the length of what follows the payload in a wire
+// record: the key "prev_hash" and a BLAKE3 digest in text form.
+const storedRecordTail = 1 + len("prev_hash") + 2 + len(identity.BLAKE3) + 1 + 2*hashSize
 
 // appendHexDigest is appendDigest for a stored BLAKE3 hash.
 func appendHexDigest(b, sum []byte) []byte {

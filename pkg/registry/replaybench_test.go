@@ -123,7 +123,9 @@ func BenchmarkLogReplay(b *testing.B) {
 				l := events.New(d)
 				for b.Loop() {
 					w := records.NewWriter(io.Discard, records.CBOR)
-					if err := l.ScanRecords(ctx, 0, w.WriteRaw); err != nil {
+					if err := l.ScanRecords(ctx, 0, func(head, payload, tail []byte) error {
+						return w.WriteRawParts(head, payload, tail)
+					}); err != nil {
 						b.Fatal(err)
 					}
 					if err := w.Flush(); err != nil {
