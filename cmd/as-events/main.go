@@ -192,17 +192,30 @@ func (c *command) tail(ctx context.Context, args []string) error {
 	defer d.Close()
 	l := events.New(d)
 	w := c.writer(asJSON)
-	seq := l.Scan(ctx, since)
-	if follow {
-		seq = l.Tail(ctx, since)
+	if !follow {
+		var werr error
+		err := l.ScanRecords(ctx, since, func(head, payload, tail []byte) error {
+			werr = w.WriteRawParts(head, payload, tail)
+			return werr
+		})
+		switch {
+		case werr != nil:
+			return werr
+		case err != nil:
+			if ferr := w.Flush(); ferr != nil {
+				return ferr
+			}
+			return err
+		}
+		return w.Flush()
 	}
 	var b []byte // one buffer for every record
-	for ev, err := range seq {
+	for ev, err := range l.Tail(ctx, since) {
 		if err != nil {
 			if ferr := w.Flush(); ferr != nil {
 				return ferr
 			}
-			if follow && errors.Is(err, context.Canceled) {
+			if errors.Is(err, context.Canceled) {
 				return nil // interrupted while following: a normal end
 			}
 			return err
@@ -213,10 +226,8 @@ func (c *command) tail(ctx context.Context, args []string) error {
 		if err := w.WriteRaw(b); err != nil {
 			return err
 		}
-		if follow {
-			if err := w.Flush(); err != nil {
-				return err
-			}
+		if err := w.Flush(); err != nil {
+			return err
 		}
 	}
 	return w.Flush()

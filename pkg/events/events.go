@@ -164,6 +164,11 @@ func (e Event) Record() []byte {
 // appendRecord appends the record of Event.Record from its fields, ts
 // already in FormatTime's form.
 func appendRecord[S ~string | ~[]byte](b []byte, seq uint64, ts, typ, actor S, payload []byte) []byte {
+	return append(appendRecordHead(b, seq, ts, typ, actor), payload...)
+}
+
+// appendRecordHead appends the record of appendRecord up to its payload.
+func appendRecordHead[S ~string | ~[]byte](b []byte, seq uint64, ts, typ, actor S) []byte {
 	b = append(b, 0xa5) // map of 5 pairs
 	b = appendText(b, "seq")
 	b = cborhead.Append(b, 0, seq)
@@ -173,8 +178,7 @@ func appendRecord[S ~string | ~[]byte](b []byte, seq uint64, ts, typ, actor S, p
 	b = appendText(b, typ)
 	b = appendText(b, "actor")
 	b = appendText(b, actor)
-	b = appendText(b, "payload")
-	return append(b, payload...)
+	return appendText(b, "payload")
 }
 
 // chainHash returns ChainHash(e.PrevHash, e.Record()) without building the

@@ -173,8 +173,11 @@ func readRange(ctx context.Context, q Querier, since, until uint64, limit int) (
 type rowReader struct {
 	seq                                 int64
 	typ, actor, ts, payload, prev, hash sql.RawBytes
-	lastTS                              []byte
-	lastTime                            time.Time
+	// extra is what a pipelined read's reader worked out for the row
+	// (pipeRange); nil otherwise.
+	extra    sql.RawBytes
+	lastTS   []byte
+	lastTime time.Time
 }
 
 // scanRange calls fn for up to limit stored events with sequence numbers
@@ -276,6 +279,79 @@ func (l *Log) Scan(ctx context.Context, since uint64) iter.Seq2[Event, error] {
 				return
 			}
 		}
+	}
+}
+
+// ScanRecords calls fn with the wire record (MarshalRecord's encoding) of
+// every event Scan would yield, in order, and returns nil at the end of the
+// log, or the first error: fn's, or Scan's (a database error, a
+// *ChainError for a gap or a stored field that cannot be decoded) after fn
+// has had every event before it. The record is head ‖ payload ‖ tail, in
+// three pieces so that the payload, which may be large, is not copied into
+// it; they are valid only until fn returns. It is what as-events tail
+// writes: the log is read ahead on goroutines of their own, which also
+// build the records, and nothing is allocated per event.
+func (l *Log) ScanRecords(ctx context.Context, since uint64, fn func(head, payload, tail []byte) error) error {
+	last := since
+	var buf []byte
+	for {
+		// Read up to the head as it is now, then look again: events
+		// committed meanwhile are read too, as Scan reads them.
+		h, err := l.Head(ctx)
+		if err != nil {
+			return err
+		}
+		if h.Seq <= last {
+			return nil
+		}
+		_, err = pipeRange(ctx, l.db.SQL, last, h.Seq, recordPrep, func(r *rowReader) error {
+			if uint64(r.seq) != last+1 {
+				return &ChainError{Seq: last + 1, Err: ErrGap, Detail: "next stored event is " + strconv.FormatInt(r.seq, 10)}
+			}
+			var err error
+			if len(r.extra) > 0 {
+				// The reader built the record around the payload
+				// (recordPrep): its head, then its tail.
+				split := len(r.extra) - storedRecordTail
+				err = fn(r.extra[:split], r.payload, r.extra[split:])
+			} else {
+				// The reader left it to AppendRecord, which says why
+				// if it fails.
+				ev, eerr := r.event()
+				if eerr != nil {
+					return eerr
+				}
+				if buf, err = AppendRecord(buf[:0], ev); err != nil {
+					return err
+				}
+				err = fn(buf, nil, nil)
+			}
+			if err != nil {
+				return err
+			}
+			last = uint64(r.seq)
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		if last < h.Seq {
+			return nil // the log ends below its head, where Scan stops too
+		}
+	}
+}
+
+// recordPrep is the prepFunc of ScanRecords: each reader builds the head
+// and the tail of the wire record of every event it reads
+// (appendStoredRecord), or leaves them empty for the caller's AppendRecord
+// where appendStoredRecord cannot build them.
+func recordPrep() prepFunc {
+	return func(dst []byte, r *rowReader) []byte {
+		if _, err := r.time(); err != nil || r.checkHashes() != nil {
+			return dst
+		}
+		dst, _ = appendStoredRecord(dst, r)
+		return dst
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"time"
+	"unicode/utf8"
 
 	"github.com/artifactstore/artifact-store/internal/cborhead"
 	"github.com/artifactstore/artifact-store/pkg/canonical"
@@ -125,4 +126,59 @@ func UnmarshalRecord(b []byte) (Event, error) {
 		return Event{}, err
 	}
 	return ev, nil
+}
+
+// appendStoredRecord appends AppendRecord's encoding of the stored event r
+// straight from its fields, whose time and hash lengths have been checked
+// (rowReader.time and checkHashes), leaving out the payload: what comes
+// before it, then the storedRecordTail bytes that follow it. It reports
+// whether it could: it appends nothing and returns false where AppendRecord
+// would take its slow path (a payload or text that the record's canonical
+// check would refuse, or the record over canonical.DefaultLimits), for
+// which the caller falls back to AppendRecord.
+func appendStoredRecord(b []byte, r *rowReader) ([]byte, bool) {
+	seq := uint64(r.seq)
+	if seq >= canonical.MaxSafeInteger || !utf8.Valid(r.typ) || !utf8.Valid(r.actor) {
+		return b, false
+	}
+	// The payload sits one level down in the record, and the whole record
+	// must be within the limits: then the record is canonical exactly when
+	// the payload is (every other field is ours, in canonical order).
+	lim := canonical.DefaultLimits
+	lim.MaxDepth--
+	if canonical.CheckLimits(r.payload, lim) != nil {
+		return b, false
+	}
+	start := len(b)
+	b = append(b, 0xa7)
+	b = appendText(b, "seq")
+	b = cborhead.Append(b, 0, seq)
+	b = appendText(b, "hash")
+	b = appendHexDigest(b, r.hash)
+	b = appendText(b, "time")
+	b = appendText(b, r.ts)
+	b = appendText(b, "type")
+	b = appendText(b, r.typ)
+	b = appendText(b, "actor")
+	b = appendText(b, r.actor)
+	b = appendText(b, "payload")
+	// The payload goes here.
+	b = appendText(b, "prev_hash")
+	b = appendHexDigest(b, r.prev)
+	if len(b)-start+len(r.payload) > canonical.DefaultLimits.MaxBytes {
+		return b[:start], false
+	}
+	return b, true
+}
+
+// storedRecordTail is the length of what follows the payload in a wire
+// record: the key "prev_hash" and a BLAKE3 digest in text form.
+const storedRecordTail = 1 + len("prev_hash") + 2 + len(identity.BLAKE3) + 1 + 2*hashSize
+
+// appendHexDigest is appendDigest for a stored BLAKE3 hash.
+func appendHexDigest(b, sum []byte) []byte {
+	const alg = string(identity.BLAKE3)
+	b = cborhead.Append(b, 3, uint64(len(alg)+1+hex.EncodedLen(len(sum))))
+	b = append(append(b, alg...), ':')
+	return hex.AppendEncode(b, sum)
 }

@@ -41,18 +41,19 @@ const hashSize = 32
 type chain struct {
 	seq  uint64
 	hash [hashSize]byte
-	h    *blake3.Hasher
-	rec  []byte
-	sum  []byte
+	x    recordHasher
+	pre  []byte
 }
 
-func newChain() chain { return chain{h: blake3.New(hashSize, nil)} }
+func newChain() chain { return chain{x: newRecordHasher()} }
 
 // next checks the stored event r, the successor of the last one checked,
 // and returns its time: its sequence, its link to the previous hash, its
 // payload (canonical CBOR) and its stored hash against BLAKE3(prev_hash ‖
 // record), the record built from the stored fields as Event.Record builds
-// it (the stored time is checked to be in FormatTime's form first).
+// it (the stored time is checked to be in FormatTime's form first). The
+// payload's form and the hash are what r.extra says if a reader worked
+// them out (recordHasher.precheck), else worked out here.
 func (c *chain) next(r *rowReader) (time.Time, error) {
 	t, err := r.time()
 	if err != nil {
@@ -69,22 +70,90 @@ func (c *chain) next(r *rowReader) (time.Time, error) {
 		prev, _ := digestFrom(r.prev)
 		return t, &ChainError{Seq: seq, Err: ErrBrokenLink, Detail: fmt.Sprintf("prev_hash %v, previous hash %v", prev, c.digest())}
 	}
-	if err := canonical.Check(r.payload); err != nil {
-		return t, &ChainError{Seq: seq, Err: ErrInvalidPayload, Detail: err.Error()}
+	pre := r.extra
+	if len(pre) == 0 {
+		c.pre = c.x.precheck(c.pre[:0], r)
+		pre = c.pre
 	}
-	c.rec = appendRecord(c.rec[:0], seq, r.ts, r.typ, r.actor, r.payload)
-	c.h.Reset()
-	c.h.Write(r.prev)
-	c.h.Write(c.rec)
-	c.sum = c.h.Sum(c.sum[:0])
-	if !bytes.Equal(c.sum, r.hash) {
+	if pre[0] == preBadPayload {
+		// Rare: check again for the reason.
+		return t, &ChainError{Seq: seq, Err: ErrInvalidPayload, Detail: canonical.Check(r.payload).Error()}
+	}
+	if sum := pre[1:]; !bytes.Equal(sum, r.hash) {
 		stored, _ := digestFrom(r.hash)
-		got, _ := digestFrom(c.sum)
+		got, _ := digestFrom(sum)
 		return t, &ChainError{Seq: seq, Err: ErrHashMismatch, Detail: fmt.Sprintf("stored %v, recomputed %v", stored, got)}
 	}
 	c.seq = seq
 	copy(c.hash[:], r.hash)
 	return t, nil
+}
+
+// recordHasher works out the part of checking a stored event that needs no
+// other event: whether its payload is canonical and BLAKE3(prev_hash ‖
+// record). It reuses one hasher and one record buffer.
+type recordHasher struct {
+	h   *blake3.Hasher
+	rec []byte
+	sum []byte
+}
+
+func newRecordHasher() recordHasher { return recordHasher{h: blake3.New(hashSize, nil)} }
+
+// What precheck appends first.
+const (
+	preBadPayload = 1 // the payload is not canonical (nothing follows)
+	preHashed     = 2 // the recomputed hash follows
+)
+
+// bigPayload is the size from which precheck checks a payload's form and
+// hashes it concurrently.
+const bigPayload = 1 << 20
+
+// precheck appends to dst preBadPayload, or preHashed and the recomputed
+// hash, for the stored event r, whose prev_hash must be hashSize long.
+func (x *recordHasher) precheck(dst []byte, r *rowReader) []byte {
+	// The record is its head (everything before the payload) and the
+	// payload itself, hashed as they lie: no copy of the payload.
+	x.rec = appendRecordHead(x.rec[:0], uint64(r.seq), r.ts, r.typ, r.actor)
+	var checked error
+	if len(r.payload) < bigPayload {
+		checked = canonical.Check(r.payload)
+		if checked == nil {
+			x.hash(r.prev, r.payload)
+		}
+	} else {
+		// Check and hash a large payload at once, on two goroutines.
+		done := make(chan error, 1)
+		go func() { done <- canonical.Check(r.payload) }()
+		x.hash(r.prev, r.payload)
+		checked = <-done
+	}
+	if checked != nil {
+		return append(dst, preBadPayload)
+	}
+	return append(append(dst, preHashed), x.sum...)
+}
+
+// verifyPrep is the prepFunc of a pipelined check: every reader hashes the
+// events it reads (precheck), so that the caller only links them up.
+func verifyPrep() prepFunc {
+	x := newRecordHasher()
+	return func(dst []byte, r *rowReader) []byte {
+		if len(r.prev) != hashSize || len(r.hash) != hashSize {
+			return dst // chain.next reports it before it needs the hash
+		}
+		return x.precheck(dst, r)
+	}
+}
+
+// hash sets x.sum to BLAKE3(prev ‖ x.rec ‖ payload).
+func (x *recordHasher) hash(prev, payload []byte) {
+	x.h.Reset()
+	x.h.Write(prev)
+	x.h.Write(x.rec)
+	x.h.Write(payload)
+	x.sum = x.h.Sum(x.sum[:0])
 }
 
 // digest returns the last checked event's hash (GenesisHash before the
@@ -120,8 +189,20 @@ func verifyTo(ctx context.Context, q Querier, h Head, batch int, apply func(Even
 	var rr rowReader
 	var evs []Event
 	if apply == nil {
-		// Nothing to write: read the whole range in one query.
-		batch = int(min(h.Seq, maxSeq))
+		// Nothing to write: readers read the range and hash every event
+		// (verifyPrep) while this goroutine links them up in order.
+		if h.Seq > 0 {
+			_, err := pipeRange(ctx, q, 0, h.Seq, verifyPrep, func(r *rowReader) error {
+				_, err := c.next(r)
+				return err
+			})
+			if err != nil {
+				return c.seq, err
+			}
+			if c.seq < h.Seq {
+				return c.seq, &ChainError{Seq: c.seq + 1, Err: ErrGap, Detail: fmt.Sprintf("event_head is at %d", h.Seq)}
+			}
+		}
 	}
 	for c.seq < h.Seq {
 		evs = evs[:0]

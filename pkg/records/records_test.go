@@ -138,6 +138,26 @@ func TestJSONLines(t *testing.T) {
 	}
 }
 
+// TestWriteRawParts: an item written in parts is written as WriteRaw
+// writes it whole, in both formats.
+func TestWriteRawParts(t *testing.T) {
+	raw, _ := canonical.Marshal(map[string]any{"a": "x", "b": []any{1, 2}, "c": "y"})
+	for _, f := range []Format{CBOR, JSON} {
+		var whole, parts bytes.Buffer
+		w := NewWriter(&whole, f)
+		w.WriteRaw(raw)
+		w.Flush()
+		w = NewWriter(&parts, f)
+		if err := w.WriteRawParts(raw[:3], raw[3:9], nil, raw[9:]); err != nil {
+			t.Fatal(err)
+		}
+		w.Flush()
+		if !bytes.Equal(whole.Bytes(), parts.Bytes()) {
+			t.Errorf("format %d: WriteRawParts wrote %q, WriteRaw %q", f, parts.Bytes(), whole.Bytes())
+		}
+	}
+}
+
 func FuzzReader(f *testing.F) {
 	good, _ := canonical.Marshal(sampleFile("a/b"))
 	f.Add(good)

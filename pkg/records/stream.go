@@ -2,6 +2,7 @@ package records
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -62,6 +63,21 @@ func (w *Writer) WriteRaw(item []byte) error {
 	}
 	_, err := w.bw.Write(item)
 	return err
+}
+
+// WriteRawParts is WriteRaw of the concatenation of parts; in CBOR format
+// it writes them one after another without joining them (a record of a
+// large embedded item needs no copy of it).
+func (w *Writer) WriteRawParts(parts ...[]byte) error {
+	if w.format == JSON {
+		return w.WriteRaw(bytes.Join(parts, nil))
+	}
+	for _, p := range parts {
+		if _, err := w.bw.Write(p); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Flush writes any buffered records to the underlying writer.
