@@ -146,6 +146,7 @@ func TestIngestExpectMismatch(t *testing.T) {
 		"size long":    {Size: good.Size + 1, SizeKnown: true},
 		"size zero":    {Size: 0, SizeKnown: true},
 		"size small":   {Size: smallChunk - 1, SizeKnown: true}, // read through a small buffer, then longer
+		"size medium":  {Size: mediumChunk - 1, SizeKnown: true},
 		"sha256 only":  {BLAKE3: good.BLAKE3, SHA256: other.SHA256, Size: good.Size, SizeKnown: true},
 		"blake3 wrong": {BLAKE3: other.BLAKE3, SHA256: good.SHA256, Size: good.Size, SizeKnown: true},
 	} {
@@ -172,10 +173,12 @@ func TestIngestExpectMismatch(t *testing.T) {
 }
 
 // TestIngestAroundSmallChunk: streams whose declared size is just below,
-// at and above the small buffer's size store their exact bytes.
+// at and above the small and medium buffers' sizes store their exact
+// bytes.
 func TestIngestAroundSmallChunk(t *testing.T) {
 	d, be := newDP(t)
-	for _, n := range []int{0, 1, smallChunk - 1, smallChunk, smallChunk + 1, chunk + 1} {
+	sizes := []int{0, 1, smallChunk - 1, smallChunk, smallChunk + 1, mediumChunk - 1, mediumChunk, chunk + 1}
+	for _, n := range sizes {
 		b := bytes.Repeat([]byte{byte(n)}, n)
 		want := sumOf(b)
 		res, err := d.IngestStream(t.Context(), bytes.NewReader(b), IngestOptions{Expect: ExpectedOf(want)})
@@ -183,7 +186,7 @@ func TestIngestAroundSmallChunk(t *testing.T) {
 			t.Fatalf("%d bytes: %+v, %v; want %+v", n, res.Sum, err, want)
 		}
 	}
-	if objs, tmp := stored(t, be); len(objs) != 6 || len(tmp) != 0 {
+	if objs, tmp := stored(t, be); len(objs) != len(sizes) || len(tmp) != 0 {
 		t.Fatalf("objects %d, incomplete %v", len(objs), tmp)
 	}
 }

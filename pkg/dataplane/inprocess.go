@@ -19,10 +19,13 @@ import (
 // enough that two of them in flight stay far below the memory budget.
 const chunk = identity.BufferSize / 2
 
-// smallChunk is the buffer for a stream declared shorter than it: a tree
-// of small files is stored 16 at a time, and 16 buffers of 2 MiB for files
-// of a few KiB were most of as-put's heap.
-const smallChunk = 64 << 10
+// smallChunk and mediumChunk are the buffers for streams declared shorter
+// than them: a tree of small files is stored 16 at a time, and 16 buffers
+// of 2 MiB for files of a few KiB were most of as-put's heap.
+const (
+	smallChunk  = 64 << 10
+	mediumChunk = 512 << 10
+)
 
 // InProcess is the DataPlane that runs in the caller's process over one
 // storage backend.
@@ -30,9 +33,9 @@ type InProcess struct {
 	id   string
 	be   storage.Backend
 	bufs sync.Pool // of *[]byte, chunk bytes
-	// small holds smallChunk buffers for streams of a known size below
-	// smallChunk.
-	small sync.Pool
+	// small and medium hold smallChunk and mediumChunk buffers, for
+	// streams of a known size below those.
+	small, medium sync.Pool
 }
 
 var _ DataPlane = (*InProcess)(nil)
@@ -49,6 +52,7 @@ func NewInProcess(backendID string, be storage.Backend) (*InProcess, error) {
 	d := &InProcess{id: backendID, be: be}
 	d.bufs.New = func() any { b := make([]byte, chunk); return &b }
 	d.small.New = func() any { b := make([]byte, smallChunk); return &b }
+	d.medium.New = func() any { b := make([]byte, mediumChunk); return &b }
 	return d, nil
 }
 
@@ -248,11 +252,17 @@ func (d *InProcess) stage(ctx context.Context, r io.Reader, opts IngestOptions) 
 // one, so reading overlaps hashing and writing. readChunks returns only when
 // that goroutine is done with r: nothing touches r after it returns. size
 // is the declared length (-1: unknown); a stream declared shorter than
-// smallChunk is read through a small buffer.
+// smallChunk or mediumChunk is read through a buffer of that size.
 func (d *InProcess) readChunks(ctx context.Context, r io.Reader, size int64, fn func([]byte) error) error {
+	// A longer stream than declared still works: its later pieces are
+	// read into chunks.
 	pool := &d.bufs
-	if size >= 0 && size < smallChunk {
-		pool = &d.small // a longer stream than declared still works: its later pieces are chunks
+	switch {
+	case size < 0:
+	case size < smallChunk:
+		pool = &d.small
+	case size < mediumChunk:
+		pool = &d.medium
 	}
 	bp := pool.Get().(*[]byte)
 	defer pool.Put(bp)

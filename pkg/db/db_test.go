@@ -241,7 +241,7 @@ func TestSchemaStatusAndFresh(t *testing.T) {
 func TestSQLitePragmas(t *testing.T) {
 	d := dbtest.SQLite(t)
 	ctx := context.Background()
-	for pragma, want := range map[string]string{"journal_mode": "wal", "synchronous": "2", "foreign_keys": "1", "busy_timeout": "30000", "cache_size": "-16384"} {
+	for pragma, want := range map[string]string{"journal_mode": "wal", "synchronous": "2", "foreign_keys": "1", "busy_timeout": "30000", "cache_size": "-8192"} {
 		var got string
 		if err := d.SQL.QueryRowContext(ctx, "PRAGMA "+pragma).Scan(&got); err != nil {
 			t.Fatal(err)
@@ -253,7 +253,7 @@ func TestSQLitePragmas(t *testing.T) {
 }
 
 // TestGrowCache: a replay's transaction gets the 64 MiB page cache, the
-// pool's other connections keep 16 MiB.
+// pool's other connections keep 8 MiB.
 func TestGrowCache(t *testing.T) {
 	d := dbtest.SQLite(t)
 	ctx := context.Background()
@@ -272,8 +272,8 @@ func TestGrowCache(t *testing.T) {
 	if err := d.SQL.QueryRowContext(ctx, "PRAGMA cache_size").Scan(&other); err != nil {
 		t.Fatal(err)
 	}
-	if inTx != -65536 || other != -16384 {
-		t.Fatalf("cache_size in the replay's transaction %d, elsewhere %d; want -65536 and -16384", inTx, other)
+	if inTx != -65536 || other != -8192 {
+		t.Fatalf("cache_size in the replay's transaction %d, elsewhere %d; want -65536 and -8192", inTx, other)
 	}
 }
 

@@ -39,6 +39,9 @@ type BatchOptions struct {
 	// (at least 1). Object fsyncs of different files overlap, so more
 	// workers than cores pays off on slow disks.
 	Workers int
+	// after, if not nil, holds the transaction back until it is closed
+	// (Put: batches commit in order while the next one's bytes are stored).
+	after <-chan struct{}
 }
 
 // IngestFiles stores the inputs into the open package as one operation:
@@ -103,6 +106,16 @@ func (r *Registry) IngestFiles(ctx context.Context, ref ref.Ref, in []Input, opt
 		return nil, err
 	}
 
+	if opts.after != nil {
+		select {
+		case <-opts.after:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+	}
 	for attempt := 1; ; attempt++ {
 		var retry claimRetry
 		var repaired map[identity.Digest]bool

@@ -35,6 +35,8 @@ type PutOptions struct {
 	// OnBatch, if not nil, is called after each stored batch with its
 	// results in record order (for receipts and progress).
 	OnBatch func([]Ingested) error
+
+	batchFiles int // files per batch; 0: putBatchMax (tests set it)
 }
 
 // PutResult is what Put did.
@@ -46,19 +48,23 @@ type PutResult struct {
 
 // Batch limits of Put: one transaction (one durability barrier of the
 // database, two of the local backend) per batch while the batch's bytes
-// are stored in parallel. 4,096 files rather than 1,024: on the
-// 20,000-file tree a quarter of the syncfs barriers, half the fsyncs and
-// 44% fewer database page writes (a page dirtied by every batch is
-// written once per commit), for the same peak memory. A batch keeps its
-// files' temporary files open until it commits, so it also stays under a
-// quarter of the process's descriptor limit (putBatchMax).
+// are stored in parallel, and two batches in flight (putBatches). 2,048
+// files: against 1,024 one at a time, on the 20,000-file tree, half the
+// syncfs barriers and fsyncs and 30% fewer database page writes (a page
+// that every batch dirties is written once per commit), with the barriers
+// of one batch overlapping the next one's reads. A batch keeps its files'
+// temporary files open until it commits, so it also stays within the
+// process's descriptor limit (putBatchMax).
 const (
-	putBatchFiles = 4096
+	putBatchFiles = 2048
 	putBatchBytes = 256 << 20
 )
 
-// putBatchMax is the most files one batch of Put takes.
-func putBatchMax() int { return max(1, min(putBatchFiles, openFileLimit()/4)) }
+// putBatchMax is the most files one batch of Put takes. Two batches are
+// in flight (putBatches), each holding up to one descriptor per file for
+// its temporary files and about as many for the directories it commits
+// into: together under half the limit.
+func putBatchMax() int { return max(1, min(putBatchFiles, openFileLimit()/8)) }
 
 // Put stores the files that records name into the package ref (a version),
 // creating it if absent, and with Finalize seals it: the workflow of
@@ -122,30 +128,8 @@ func (r *Registry) Put(ctx context.Context, pkg ref.Ref, recs []records.File, op
 	if workers < 1 {
 		workers = 16
 	}
-	maxFiles := putBatchMax()
-	for start := 0; start < len(recs); {
-		end := putBatchEnd(recs, start, maxFiles)
-		batch := make([]Input, 0, end-start)
-		for i := start; i < end; i++ {
-			batch = append(batch, recordInput(rel[i], recs[i]))
-		}
-		done, err := r.IngestFiles(ctx, pkg, batch, BatchOptions{Replace: opts.Replace, Workers: workers})
-		if err != nil {
-			return res, explainMismatch(err)
-		}
-		for _, d := range done {
-			if d.Unchanged {
-				res.Unchanged++
-			} else {
-				res.Stored++
-			}
-		}
-		if opts.OnBatch != nil {
-			if err := opts.OnBatch(done); err != nil {
-				return res, err
-			}
-		}
-		start = end
+	if err := r.putBatches(ctx, pkg, recs, rel, workers, opts, &res); err != nil {
+		return res, err
 	}
 	if !opts.Finalize {
 		return res, nil
@@ -173,6 +157,73 @@ func (r *Registry) Put(ctx context.Context, pkg ref.Ref, recs []records.File, op
 	}
 	res.Manifest = mb
 	return res, nil
+}
+
+// putBatches stores the records in batches, two in flight: while one
+// batch's transaction runs (serial, and on the local disk behind its
+// durability barriers), the next one's files are read, hashed and written.
+// The transactions run in record order, each after the one before has
+// ended; results reach OnBatch in that order. The first failure cancels
+// the batch behind it and is returned once that batch has stopped; what
+// committed stays committed, as with one batch at a time.
+func (r *Registry) putBatches(ctx context.Context, pkg ref.Ref, recs []records.File, rel []string, workers int, opts PutOptions, res *PutResult) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type flight struct {
+		done chan struct{} // closed when IngestFiles has returned
+		out  []Ingested
+		err  error
+	}
+	report := func(f *flight) error {
+		<-f.done
+		if f.err != nil {
+			return explainMismatch(f.err)
+		}
+		for _, d := range f.out {
+			if d.Unchanged {
+				res.Unchanged++
+			} else {
+				res.Stored++
+			}
+		}
+		if opts.OnBatch != nil {
+			return opts.OnBatch(f.out)
+		}
+		return nil
+	}
+	maxFiles := opts.batchFiles
+	if maxFiles <= 0 {
+		maxFiles = putBatchMax()
+	}
+	var prev *flight
+	for start := 0; start < len(recs); {
+		end := putBatchEnd(recs, start, maxFiles)
+		batch := make([]Input, 0, end-start)
+		for i := start; i < end; i++ {
+			batch = append(batch, recordInput(rel[i], recs[i]))
+		}
+		f := &flight{done: make(chan struct{})}
+		bo := BatchOptions{Replace: opts.Replace, Workers: workers}
+		if prev != nil {
+			bo.after = prev.done
+		}
+		go func() {
+			defer close(f.done)
+			f.out, f.err = r.IngestFiles(ctx, pkg, batch, bo)
+		}()
+		if prev != nil {
+			if err := report(prev); err != nil {
+				cancel()
+				<-f.done
+				return err
+			}
+		}
+		prev, start = f, end
+	}
+	if prev != nil {
+		return report(prev)
+	}
+	return nil
 }
 
 // createDiff says how c differs from what the existing package p declares

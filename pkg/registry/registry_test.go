@@ -5,12 +5,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/artifactstore/artifact-store/pkg/records"
-	"github.com/artifactstore/artifact-store/pkg/ref"
 	"io"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/artifactstore/artifact-store/pkg/canonical"
+	"github.com/artifactstore/artifact-store/pkg/records"
+	"github.com/artifactstore/artifact-store/pkg/ref"
 
 	"github.com/artifactstore/artifact-store/pkg/dataplane"
 	"github.com/artifactstore/artifact-store/pkg/db"
@@ -350,7 +355,85 @@ func TestPutBatchEnd(t *testing.T) {
 	if got := putBatchEnd(recs, 2, 10); got != 3 {
 		t.Errorf("a file of the byte limit goes alone: end %d, want 3", got)
 	}
-	if n := putBatchMax(); n < 1 || n > putBatchFiles || n > max(1, openFileLimit()/4) {
+	if n := putBatchMax(); n < 1 || n > putBatchFiles || n > max(1, openFileLimit()/8) {
 		t.Errorf("putBatchMax() = %d with a descriptor limit of %d", n, openFileLimit())
 	}
+}
+
+// TestPutPipelined: with batches of three files, two in flight, the
+// batches reach OnBatch in record order and commit in it; a file changed
+// since it was digested fails its batch, the batch behind it stops, what
+// committed stays consistent, and the same Put again completes it.
+func TestPutPipelined(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		ctx := t.Context()
+		r := newRegistry(t, d)
+		dir := t.TempDir()
+		var recs []records.File
+		for i := range 10 {
+			p := filepath.Join(dir, fmt.Sprintf("f%02d", i))
+			body := []byte(fmt.Sprint("file ", i))
+			if err := os.WriteFile(p, body, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			recs = append(recs, records.FileOf(p, sumOf(body)))
+		}
+		pkg := ref.Version("pipe", "1")
+		// f04 (in the second batch) changes after it was digested.
+		if err := os.WriteFile(recs[4].Path, []byte("changed"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		var seen []string
+		opts := PutOptions{Root: dir, Finalize: true, batchFiles: 3, OnBatch: func(done []Ingested) error {
+			for _, d := range done {
+				seen = append(seen, d.File.Path)
+			}
+			return nil
+		}}
+		if _, err := r.Put(ctx, pkg, recs, opts); !errors.Is(err, dataplane.ErrDigestMismatch) {
+			t.Fatalf("Put with a changed file: %v, want a digest mismatch", err)
+		}
+		if want := []string{"f00", "f01", "f02"}; !slices.Equal(seen, want) {
+			t.Fatalf("OnBatch before the failure saw %q, want %q", seen, want)
+		}
+		if res, err := r.Replay(ctx, true); err != nil || res.Before != res.After {
+			t.Fatalf("views after the failure differ from the log: %v %v", res, err)
+		}
+		if err := os.WriteFile(recs[4].Path, []byte("file 4"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		seen = nil
+		res, err := r.Put(ctx, pkg, recs, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var want []string
+		for _, f := range recs {
+			want = append(want, filepath.Base(f.Path))
+		}
+		if !slices.Equal(seen, want) || res.Stored+res.Unchanged != 10 {
+			t.Fatalf("OnBatch saw %q (stored %d, unchanged %d), want %q", seen, res.Stored, res.Unchanged, want)
+		}
+		m, err := manifest.Decode(res.Manifest)
+		if err != nil || len(m.Files) != 10 {
+			t.Fatalf("manifest: %d files, %v", len(m.Files), err)
+		}
+		// The ingest events are in record order: batches committed in turn.
+		var order []string
+		for ev, err := range r.Log().Scan(ctx, 0) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ev.Type == TypeFileIngested {
+				var p fileIngested
+				if err := canonical.Unmarshal(ev.Payload, &p); err != nil {
+					t.Fatal(err)
+				}
+				order = append(order, p.Path)
+			}
+		}
+		if !slices.IsSorted(order) || len(order) != 10 {
+			t.Fatalf("ingest events in the order %q, want record order", order)
+		}
+	})
 }
