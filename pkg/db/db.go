@@ -24,6 +24,7 @@ package db
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"net/url"
@@ -307,7 +308,16 @@ func openPostgres(ctx context.Context, rawURL string) (*DB, error) {
 	if !hasParam(rawURL, "connect_timeout") {
 		listenConf.ConnectTimeout = DefaultConnectTimeout
 	}
-	sqldb := stdlib.OpenDB(*conf)
+	// A pooled connection whose server process went away while it sat idle
+	// (a restart, pg_terminate_backend) is found out and discarded before
+	// it is handed out again, with a ping, instead of failing the request
+	// that drew it.
+	sqldb := stdlib.OpenDB(*conf, stdlib.OptionResetSession(func(ctx context.Context, c *pgx.Conn) error {
+		if c.IsClosed() || c.Ping(ctx) != nil {
+			return driver.ErrBadConn
+		}
+		return nil
+	}))
 	sqldb.SetMaxIdleConns(MaxIdleConns)
 	if err := sqldb.PingContext(ctx); err != nil {
 		sqldb.Close()

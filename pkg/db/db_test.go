@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/artifactstore/artifact-store/pkg/db"
 	"github.com/artifactstore/artifact-store/pkg/db/dbtest"
@@ -318,5 +319,34 @@ func TestConcurrentFirstOpen(t *testing.T) {
 		if err != nil {
 			t.Errorf("opener %d: %v", i, err)
 		}
+	}
+}
+
+// TestPostgresIdleConnectionTerminated: an idle pooled connection whose
+// server process was terminated is not handed to the next query.
+func TestPostgresIdleConnectionTerminated(t *testing.T) {
+	url := dbtest.URL(t, db.Postgres)
+	ctx := t.Context()
+	d, err := db.Open(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	admin, err := db.Open(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	var pid int
+	if err := d.SQL.QueryRowContext(ctx, "SELECT pg_backend_pid()").Scan(&pid); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin.SQL.ExecContext(ctx, "SELECT pg_terminate_backend($1)", pid); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond) // the server ends the process asynchronously
+	var got int
+	if err := d.SQL.QueryRowContext(ctx, "SELECT pg_backend_pid()").Scan(&got); err != nil || got == pid {
+		t.Fatalf("query after the idle connection's backend was terminated: pid %d (was %d), %v", got, pid, err)
 	}
 }
