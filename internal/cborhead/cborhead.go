@@ -84,3 +84,9 @@ func Append(b []byte, major byte, n uint64) []byte {
 		return append(b, m|27, byte(n>>56), byte(n>>48), byte(n>>40), byte(n>>32), byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
 	}
 }
+
+// AppendText appends s as a CBOR text string (major type 3), its head in
+// shortest form. The caller vouches that s is UTF-8.
+func AppendText[S ~string | ~[]byte](b []byte, s S) []byte {
+	return append(Append(b, 3, uint64(len(s))), s...)
+}

@@ -66,3 +66,21 @@ func FuzzRead(f *testing.F) {
 		}
 	})
 }
+
+// TestAppendText: AppendText writes what cbor/v2 writes for a string, for
+// strings and byte slices alike.
+func TestAppendText(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		s := rapid.StringN(0, 300, -1).Draw(t, "s")
+		want, err := cbor.Marshal(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := AppendText([]byte{0xff}, s); string(got[1:]) != string(want) || got[0] != 0xff {
+			t.Fatalf("AppendText(%q) = %x, cbor/v2 writes %x", s, got, want)
+		}
+		if got := AppendText(nil, []byte(s)); string(got) != string(want) {
+			t.Fatalf("AppendText([]byte(%q)) = %x, cbor/v2 writes %x", s, got, want)
+		}
+	})
+}

@@ -170,15 +170,15 @@ func appendRecord[S ~string | ~[]byte](b []byte, seq uint64, ts, typ, actor S, p
 // appendRecordHead appends the record of appendRecord up to its payload.
 func appendRecordHead[S ~string | ~[]byte](b []byte, seq uint64, ts, typ, actor S) []byte {
 	b = append(b, 0xa5) // map of 5 pairs
-	b = appendText(b, "seq")
+	b = cborhead.AppendText(b, "seq")
 	b = cborhead.Append(b, 0, seq)
-	b = appendText(b, "time")
-	b = appendText(b, ts)
-	b = appendText(b, "type")
-	b = appendText(b, typ)
-	b = appendText(b, "actor")
-	b = appendText(b, actor)
-	return appendText(b, "payload")
+	b = cborhead.AppendText(b, "time")
+	b = cborhead.AppendText(b, ts)
+	b = cborhead.AppendText(b, "type")
+	b = cborhead.AppendText(b, typ)
+	b = cborhead.AppendText(b, "actor")
+	b = cborhead.AppendText(b, actor)
+	return cborhead.AppendText(b, "payload")
 }
 
 // chainHash returns ChainHash(e.PrevHash, e.Record()) without building the
@@ -208,10 +208,6 @@ func ChainHash(prev identity.Digest, record []byte) identity.Digest {
 		panic(err)
 	}
 	return d
-}
-
-func appendText[S ~string | ~[]byte](b []byte, s S) []byte {
-	return append(cborhead.Append(b, 3, uint64(len(s))), s...)
 }
 
 func digestFrom(b []byte) (identity.Digest, error) {

@@ -50,11 +50,6 @@ const (
 // maxHead is the longest head an item can have.
 const maxHead = 9
 
-func appendText(b []byte, s string) []byte {
-	b = cborhead.Append(b, majorText, uint64(len(s)))
-	return append(b, s...)
-}
-
 func appendBool(b []byte, v bool) []byte {
 	if v {
 		return append(b, cborTrue)
@@ -83,8 +78,8 @@ func compareKeys(a, b string) int {
 func appendStringMap(b []byte, m map[string]string) []byte {
 	b = cborhead.Append(b, majorMap, uint64(len(m)))
 	for _, k := range slices.SortedFunc(maps.Keys(m), compareKeys) {
-		b = appendText(b, k)
-		b = appendText(b, m[k])
+		b = cborhead.AppendText(b, k)
+		b = cborhead.AppendText(b, m[k])
 	}
 	return b
 }
@@ -95,75 +90,75 @@ func appendStringMap(b []byte, m map[string]string) []byte {
 func appendManifest(b []byte, m Manifest) []byte {
 	b = cborhead.Append(b, majorMap, 6)
 
-	b = appendText(b, "files")
+	b = cborhead.AppendText(b, "files")
 	b = cborhead.Append(b, majorArray, uint64(len(m.Files)))
 	for _, f := range m.Files {
 		b = cborhead.Append(b, majorMap, 4)
-		b = appendText(b, "path")
-		b = appendText(b, f.Path)
-		b = appendText(b, "size")
+		b = cborhead.AppendText(b, "path")
+		b = cborhead.AppendText(b, f.Path)
+		b = cborhead.AppendText(b, "size")
 		b = cborhead.Append(b, majorUint, f.Size)
-		b = appendText(b, "sha256")
+		b = cborhead.AppendText(b, "sha256")
 		b = appendTextDigest(b, f.SHA256)
-		b = appendText(b, "content_address")
+		b = cborhead.AppendText(b, "content_address")
 		b = appendTextDigest(b, f.ContentAddress)
 	}
 
 	p := m.Package
-	b = appendText(b, "package")
+	b = cborhead.AppendText(b, "package")
 	b = cborhead.Append(b, majorMap, 4)
-	b = appendText(b, "name")
-	b = appendText(b, p.Name)
-	b = appendText(b, "labels")
+	b = cborhead.AppendText(b, "name")
+	b = cborhead.AppendText(b, p.Name)
+	b = cborhead.AppendText(b, "labels")
 	b = appendStringMap(b, p.Labels)
-	b = appendText(b, "version")
-	b = appendText(b, p.Version)
-	b = appendText(b, "created_at")
+	b = cborhead.AppendText(b, "version")
+	b = cborhead.AppendText(b, p.Version)
+	b = cborhead.AppendText(b, "created_at")
 	if p.CreatedAt == "" {
 		b = append(b, cborNull)
 	} else {
-		b = appendText(b, p.CreatedAt)
+		b = cborhead.AppendText(b, p.CreatedAt)
 	}
 
 	pr := m.Provenance
-	b = appendText(b, "provenance")
+	b = cborhead.AppendText(b, "provenance")
 	b = cborhead.Append(b, majorMap, 2)
-	b = appendText(b, "facts")
+	b = cborhead.AppendText(b, "facts")
 	b = appendStringMap(b, pr.Facts)
-	b = appendText(b, "producer")
+	b = cborhead.AppendText(b, "producer")
 	if pr.Producer.Version == "" {
 		b = cborhead.Append(b, majorMap, 1)
-		b = appendText(b, "tool")
-		b = appendText(b, pr.Producer.Tool)
+		b = cborhead.AppendText(b, "tool")
+		b = cborhead.AppendText(b, pr.Producer.Tool)
 	} else {
 		b = cborhead.Append(b, majorMap, 2)
-		b = appendText(b, "tool")
-		b = appendText(b, pr.Producer.Tool)
-		b = appendText(b, "version")
-		b = appendText(b, pr.Producer.Version)
+		b = cborhead.AppendText(b, "tool")
+		b = cborhead.AppendText(b, pr.Producer.Tool)
+		b = cborhead.AppendText(b, "version")
+		b = cborhead.AppendText(b, pr.Producer.Version)
 	}
 
-	b = appendText(b, "manifest_version")
+	b = cborhead.AppendText(b, "manifest_version")
 	b = cborhead.Append(b, majorUint, Version)
 
-	b = appendText(b, "storage_receipts")
+	b = cborhead.AppendText(b, "storage_receipts")
 	b = cborhead.Append(b, majorArray, uint64(len(m.StorageReceipts)))
 	for _, r := range m.StorageReceipts {
 		b = cborhead.Append(b, majorMap, 3)
-		b = appendText(b, "key")
-		b = appendText(b, r.Key)
-		b = appendText(b, "backend_id")
-		b = appendText(b, r.BackendID)
-		b = appendText(b, "content_address")
+		b = cborhead.AppendText(b, "key")
+		b = cborhead.AppendText(b, r.Key)
+		b = cborhead.AppendText(b, "backend_id")
+		b = cborhead.AppendText(b, r.BackendID)
+		b = cborhead.AppendText(b, "content_address")
 		b = appendTextDigest(b, r.ContentAddress)
 	}
 
-	b = appendText(b, "retention_summary")
+	b = cborhead.AppendText(b, "retention_summary")
 	b = cborhead.Append(b, majorMap, 2)
-	b = appendText(b, "hold")
+	b = cborhead.AppendText(b, "hold")
 	b = appendBool(b, m.Retention.Hold)
-	b = appendText(b, "class")
-	return appendText(b, m.Retention.Class)
+	b = cborhead.AppendText(b, "class")
+	return cborhead.AppendText(b, m.Retention.Class)
 }
 
 // headLen is the length of the shortest head with argument n.
