@@ -29,7 +29,8 @@ type batchDirs struct {
 	fds    map[string]int // relative directory path → descriptor
 }
 
-// openBatchDirs opens the root and its temporary directory.
+// openBatchDirs opens the root for one batch; the temporary directory is
+// the backend's, held open by it.
 func openBatchDirs(b *Backend) (*batchDirs, error) {
 	root, err := b.root.Open(".")
 	if err != nil {
@@ -39,7 +40,7 @@ func openBatchDirs(b *Backend) (*batchDirs, error) {
 		root.Close()
 		return nil, errors.New("the backend is open read-only")
 	}
-	return &batchDirs{root: root, rootFD: int(root.Fd()), tmp: b.tmpFD, fds: map[string]int{}}, nil
+	return &batchDirs{root: root, rootFD: int(root.Fd()), tmp: int(b.tmp.Fd()), fds: map[string]int{}}, nil
 }
 
 func (d *batchDirs) close() {
@@ -50,12 +51,10 @@ func (d *batchDirs) close() {
 }
 
 // openDir opens the directory name in parent (rel is its path from the
-// root, for messages), creating it first if create is set.
-func (d *batchDirs) openDir(parent int, name, rel string, create bool) (int, error) {
-	if create {
-		if err := unix.Mkdirat(parent, name, 0o755); err != nil && !errors.Is(err, unix.EEXIST) {
-			return -1, &os.PathError{Op: "mkdirat", Path: rel, Err: err}
-		}
+// root, for messages), creating it first if it is missing.
+func (d *batchDirs) openDir(parent int, name, rel string) (int, error) {
+	if err := unix.Mkdirat(parent, name, 0o755); err != nil && !errors.Is(err, unix.EEXIST) {
+		return -1, &os.PathError{Op: "mkdirat", Path: rel, Err: err}
 	}
 	fd, err := unix.Openat(parent, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 	switch {
@@ -81,7 +80,7 @@ func (d *batchDirs) dir(rel string) (int, error) {
 		}
 		name = rel[i+1:]
 	}
-	fd, err := d.openDir(parent, name, rel, true)
+	fd, err := d.openDir(parent, name, rel)
 	if err != nil {
 		return -1, err
 	}

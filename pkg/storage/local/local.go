@@ -54,8 +54,7 @@ type Backend struct {
 	pid      int
 	// tmp is the temporary directory, held open (nil when read-only):
 	// Create makes its files relative to it with one openat.
-	tmp   *os.File
-	tmpFD int
+	tmp *os.File
 }
 
 var _ storage.Backend = (*Backend)(nil)
@@ -146,9 +145,8 @@ func Open(dir string, opts Options) (*Backend, error) {
 		root.Close()
 		return nil, b.err("open", identity.Digest{}, err)
 	}
-	b.tmpFD = int(b.tmp.Fd())
 	if _, err := b.CleanStale(context.Background()); err != nil {
-		root.Close()
+		b.Close()
 		return nil, err
 	}
 	return b, nil
@@ -329,7 +327,7 @@ func (b *Backend) Create(ctx context.Context) (storage.Writer, error) {
 	// Relative to the held temporary directory, and as a file the runtime
 	// does not try to register for polling: os.OpenFile of a regular file
 	// costs four fcntl and a failed epoll_ctl besides the openat.
-	fd, err := unix.Openat(b.tmpFD, path.Base(name), unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
+	fd, err := unix.Openat(int(b.tmp.Fd()), path.Base(name), unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
 	if err != nil {
 		return nil, b.err("create", identity.Digest{}, &os.PathError{Op: "openat", Path: name, Err: err})
 	}
