@@ -185,13 +185,10 @@ func appendRecordHead[S ~string | ~[]byte](b []byte, seq uint64, ts, typ, actor 
 // record: its head and the payload go to the hasher one after the other,
 // so a large payload (a manifest of 80 MB) is not copied to be hashed.
 func (e Event) chainHash() identity.Digest {
-	var buf [128]byte
-	h := blake3.New(32, nil)
-	h.Write(e.PrevHash.Bytes())
-	h.Write(appendRecord(buf[:0], e.Seq, FormatTime(e.Time), e.Type, e.Actor, nil))
-	h.Write(e.Payload)
-	var sum [32]byte
-	d, err := identity.NewDigest(identity.BLAKE3, h.Sum(sum[:0]))
+	x := newRecordHasher()
+	x.rec = appendRecordHead(x.rec, e.Seq, FormatTime(e.Time), e.Type, e.Actor)
+	x.hash(e.PrevHash.Bytes(), e.Payload)
+	d, err := identity.NewDigest(identity.BLAKE3, x.sum)
 	if err != nil {
 		panic(err)
 	}

@@ -126,14 +126,15 @@ func appendManifest(b []byte, m Manifest) []byte {
 	b = cborhead.AppendText(b, "facts")
 	b = appendStringMap(b, pr.Facts)
 	b = cborhead.AppendText(b, "producer")
-	if pr.Producer.Version == "" {
-		b = cborhead.Append(b, majorMap, 1)
-		b = cborhead.AppendText(b, "tool")
-		b = cborhead.AppendText(b, pr.Producer.Tool)
-	} else {
-		b = cborhead.Append(b, majorMap, 2)
-		b = cborhead.AppendText(b, "tool")
-		b = cborhead.AppendText(b, pr.Producer.Tool)
+	legacy := pr.Producer.Version != "" // omitempty, see Producer
+	fields := uint64(1)
+	if legacy {
+		fields = 2
+	}
+	b = cborhead.Append(b, majorMap, fields)
+	b = cborhead.AppendText(b, "tool")
+	b = cborhead.AppendText(b, pr.Producer.Tool)
+	if legacy {
 		b = cborhead.AppendText(b, "version")
 		b = cborhead.AppendText(b, pr.Producer.Version)
 	}
