@@ -70,6 +70,7 @@ func main() { cli.Main("as-events", run) }
 var commands = []string{"tail", "head", "verify", "append", "migrate"}
 
 func run(ctx context.Context, args []string, stdio cli.Stdio) error {
+	cli.ScanGC()
 	fs := cli.FlagSet("as-events", usage, stdio.Out)
 	sf := &cli.StoreFlags{}
 	sf.Register(fs) // --db, --log-level, … before the command as after it

@@ -32,6 +32,7 @@ Examples:
 func main() { cli.Main("as-replay", run) }
 
 func run(ctx context.Context, args []string, stdio cli.Stdio) error {
+	cli.ScanGC()
 	fs := cli.FlagSet("as-replay", usage, stdio.Out)
 	flags := cli.RegisterStoreFlags(fs)
 	check := fs.Bool("check", false, "compare the views with a rebuild; change nothing")

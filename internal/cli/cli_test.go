@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"os"
+	"runtime/debug"
 	"testing"
 )
 
@@ -35,5 +36,23 @@ func TestParseInterspersed(t *testing.T) {
 	}
 	if _, err := Parse(FlagSet("t", "", &bytes.Buffer{}), []string{"--help"}); !errors.Is(err, flag.ErrHelp) || ExitCode(err) != ExitOK {
 		t.Fatalf("--help: %v", err)
+	}
+}
+
+// TestScanGC: the collector's target becomes scanGOGC, unless GOGC is
+// set, which wins.
+func TestScanGC(t *testing.T) {
+	orig := debug.SetGCPercent(100)
+	defer debug.SetGCPercent(orig)
+	t.Setenv("GOGC", "") // restored after the test
+	os.Unsetenv("GOGC")
+	ScanGC()
+	if got := debug.SetGCPercent(100); got != scanGOGC {
+		t.Errorf("GOGC unset: target %d, want %d", got, scanGOGC)
+	}
+	t.Setenv("GOGC", "50")
+	ScanGC()
+	if got := debug.SetGCPercent(100); got != 100 {
+		t.Errorf("GOGC=50: ScanGC changed the target to %d", got)
 	}
 }
