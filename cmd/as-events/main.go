@@ -64,13 +64,15 @@ Examples:
     as-events --db postgres://as@db/as migrate
 `
 
-func main() { cli.Main("as-events", run) }
+func main() {
+	cli.ScanGC()
+	cli.Main("as-events", run)
+}
 
 // commands are as-events' subcommands.
 var commands = []string{"tail", "head", "verify", "append", "migrate"}
 
 func run(ctx context.Context, args []string, stdio cli.Stdio) error {
-	cli.ScanGC()
 	fs := cli.FlagSet("as-events", usage, stdio.Out)
 	sf := &cli.StoreFlags{}
 	sf.Register(fs) // --db, --log-level, … before the command as after it

@@ -29,10 +29,12 @@ Examples:
     as-replay                    # repair views from the log
 `
 
-func main() { cli.Main("as-replay", run) }
+func main() {
+	cli.ScanGC()
+	cli.Main("as-replay", run)
+}
 
 func run(ctx context.Context, args []string, stdio cli.Stdio) error {
-	cli.ScanGC()
 	fs := cli.FlagSet("as-replay", usage, stdio.Out)
 	flags := cli.RegisterStoreFlags(fs)
 	check := fs.Bool("check", false, "compare the views with a rebuild; change nothing")
