@@ -174,7 +174,7 @@ func (r *Registry) commitIngest(ctx context.Context, tx *sql.Tx, emit func(strin
 				addrs = append(addrs, res.Sum.BLAKE3.String())
 			}
 		}
-		if states, err = gcStates(ctx, tx, backend, addrs); err != nil {
+		if states, err = gcStates(ctx, tx, r.db.Dialect(), backend, addrs); err != nil {
 			return err
 		}
 	}

@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/artifactstore/artifact-store/pkg/dataplane"
+	"github.com/artifactstore/artifact-store/pkg/db"
 	"github.com/artifactstore/artifact-store/pkg/events"
 	"github.com/artifactstore/artifact-store/pkg/identity"
 	"github.com/artifactstore/artifact-store/pkg/ref"
@@ -149,10 +150,21 @@ func (r *Registry) claimObject(ctx context.Context, tx *sql.Tx, emit func(string
 }
 
 // gcStates returns the GC state of those of addrs (on backend) that have
-// one, read in one query per 500 addresses: what claimObject would read
+// one, read in one query (on PostgreSQL one per 500 addresses): what claimObject would read
 // for each. An ingest batch reads them once instead of once per file.
-func gcStates(ctx context.Context, q queryer, backend string, addrs []string) (map[string]string, error) {
+func gcStates(ctx context.Context, q queryer, dialect db.Dialect, backend string, addrs []string) (map[string]string, error) {
 	out := map[string]string{}
+	if len(addrs) == 0 {
+		return out, nil
+	}
+	if dialect != db.Postgres {
+		list, err := sqliteList(addrs)
+		if err != nil {
+			return nil, err
+		}
+		return out, scanStates(ctx, q, out, `SELECT content_address, state FROM gc_objects
+			WHERE backend_id = ? AND content_address IN (SELECT value FROM json_each(?))`, backend, list)
+	}
 	const chunk = 500
 	for start := 0; start < len(addrs); start += chunk {
 		part := addrs[start:min(start+chunk, len(addrs))]
@@ -166,25 +178,31 @@ func gcStates(ctx context.Context, q queryer, backend string, addrs []string) (m
 			args = append(args, a)
 			fmt.Fprintf(&in, "$%d", len(args))
 		}
-		rows, err := q.QueryContext(ctx, `SELECT content_address, state FROM gc_objects WHERE backend_id = $1 AND content_address IN (`+in.String()+`)`, args...)
-		if err != nil {
-			return nil, fmt.Errorf("registry: read GC states: %w", err)
-		}
-		for rows.Next() {
-			var a, st string
-			if err := rows.Scan(&a, &st); err != nil {
-				rows.Close()
-				return nil, err
-			}
-			out[a] = st
-		}
-		err = rows.Err()
-		rows.Close()
-		if err != nil {
-			return nil, fmt.Errorf("registry: read GC states: %w", err)
+		if err := scanStates(ctx, q, out, `SELECT content_address, state FROM gc_objects WHERE backend_id = $1 AND content_address IN (`+in.String()+`)`, args...); err != nil {
+			return nil, err
 		}
 	}
 	return out, nil
+}
+
+// scanStates adds the (address, state) pairs query returns to out.
+func scanStates(ctx context.Context, q queryer, out map[string]string, query string, args ...any) error {
+	rows, err := q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return fmt.Errorf("registry: read GC states: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var a, st string
+		if err := rows.Scan(&a, &st); err != nil {
+			return fmt.Errorf("registry: read GC states: %w", err)
+		}
+		out[a] = st
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("registry: read GC states: %w", err)
+	}
+	return nil
 }
 
 // claimState is claimObject for an object whose GC state (a gc_objects

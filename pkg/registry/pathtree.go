@@ -4,8 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"strconv"
-	"strings"
 
 	"github.com/artifactstore/artifact-store/pkg/db"
 	"github.com/artifactstore/artifact-store/pkg/records"
@@ -80,63 +78,57 @@ func checkTree(ctx context.Context, q rowQueryer, dialect db.Dialect, pkg ref.Re
 }
 
 // filesBelow returns, for those of paths that have files of pkg below them
-// (path/…), one such file: 256 paths per query.
+// (path/…), one such file: on PostgreSQL 256 paths per query, on SQLite all
+// of them in one (a JSON list, sqliteList).
 func filesBelow(ctx context.Context, q rowQueryer, dialect db.Dialect, pkg ref.Ref, paths []string) (map[string]string, error) {
 	out := map[string]string{}
+	if dialect != db.Postgres {
+		list, err := sqliteList(paths)
+		if err != nil {
+			return nil, err
+		}
+		return out, scanBelow(ctx, q, pkg, out, `SELECT t.value, (SELECT f.path FROM artifact_files f
+			WHERE f.package_name = ? AND f.package_version = ? AND f.path >= t.value || '/' AND f.path < t.value || '0' LIMIT 1)
+			FROM json_each(?) t`, pkg.Name, pkg.Version, list)
+	}
 	const chunk = 256
 	for start := 0; start < len(paths); start += chunk {
 		part := paths[start:min(start+chunk, len(paths))]
-		var query string
-		var args []any
-		if dialect == db.Postgres {
-			lo, hi := make([]string, len(part)), make([]string, len(part))
-			for i, p := range part {
-				lo[i], hi[i] = p+"/", p+"0"
-			}
-			query = `SELECT t.p, (SELECT f.path FROM artifact_files f WHERE f.package_name = $1 AND f.package_version = $2
-				AND f.path COLLATE "C" >= t.lo COLLATE "C" AND f.path COLLATE "C" < t.hi COLLATE "C" LIMIT 1)
-				FROM unnest($3::text[], $4::text[], $5::text[]) AS t(p, lo, hi)`
-			args = []any{pkg.Name, pkg.Version, part, lo, hi}
-		} else {
-			var vals strings.Builder
-			// Anonymous parameters first (the driver looks every named
-			// one up in a list), the package's two numbered after them.
-			args = make([]any, 0, 2+3*len(part))
-			for i, p := range part {
-				if i > 0 {
-					vals.WriteString(", ")
-				}
-				vals.WriteString("(?, ?, ?)")
-				args = append(args, p, p+"/", p+"0")
-			}
-			n := len(args)
-			args = append(args, pkg.Name, pkg.Version)
-			query = `WITH t(p, lo, hi) AS (VALUES ` + vals.String() + `)
-				SELECT t.p, (SELECT f.path FROM artifact_files f WHERE f.package_name = ?` + strconv.Itoa(n+1) +
-				` AND f.package_version = ?` + strconv.Itoa(n+2) + ` AND f.path >= t.lo AND f.path < t.hi LIMIT 1) FROM t`
+		lo, hi := make([]string, len(part)), make([]string, len(part))
+		for i, p := range part {
+			lo[i], hi[i] = p+"/", p+"0"
 		}
-		rows, err := q.QueryContext(ctx, query, args...)
-		if err != nil {
-			return nil, fmt.Errorf("registry: read files of %s: %w", pkg, err)
-		}
-		for rows.Next() {
-			var p string
-			var b sql.NullString
-			if err := rows.Scan(&p, &b); err != nil {
-				rows.Close()
-				return nil, fmt.Errorf("registry: read files of %s: %w", pkg, err)
-			}
-			if b.Valid {
-				out[p] = b.String
-			}
-		}
-		err = rows.Err()
-		rows.Close()
-		if err != nil {
-			return nil, fmt.Errorf("registry: read files of %s: %w", pkg, err)
+		if err := scanBelow(ctx, q, pkg, out, `SELECT t.p, (SELECT f.path FROM artifact_files f WHERE f.package_name = $1 AND f.package_version = $2
+			AND f.path COLLATE "C" >= t.lo COLLATE "C" AND f.path COLLATE "C" < t.hi COLLATE "C" LIMIT 1)
+			FROM unnest($3::text[], $4::text[], $5::text[]) AS t(p, lo, hi)`, pkg.Name, pkg.Version, part, lo, hi); err != nil {
+			return nil, err
 		}
 	}
 	return out, nil
+}
+
+// scanBelow adds to out the (path, file below it) pairs query returns, for
+// the paths with a file below them.
+func scanBelow(ctx context.Context, q queryer, pkg ref.Ref, out map[string]string, query string, args ...any) error {
+	rows, err := q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return fmt.Errorf("registry: read files of %s: %w", pkg, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var p string
+		var b sql.NullString
+		if err := rows.Scan(&p, &b); err != nil {
+			return fmt.Errorf("registry: read files of %s: %w", pkg, err)
+		}
+		if b.Valid {
+			out[p] = b.String
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("registry: read files of %s: %w", pkg, err)
+	}
+	return nil
 }
 
 // rowQueryer is a *sql.DB or *sql.Tx.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"slices"
 	"strings"
@@ -11,7 +12,9 @@ import (
 
 	"github.com/artifactstore/artifact-store/pkg/db"
 	"github.com/artifactstore/artifact-store/pkg/db/dbtest"
+	"github.com/artifactstore/artifact-store/pkg/records"
 	"github.com/artifactstore/artifact-store/pkg/ref"
+	"pgregory.net/rapid"
 )
 
 // TestFileUnderFileRefused (issue 14 item 6): a package never holds both
@@ -88,5 +91,78 @@ func TestFileUnderFileRefused(t *testing.T) {
 				}
 			})
 		}
+	})
+}
+
+// TestPathLookupsAnyPath: lookupFiles and filesBelow (which on SQLite pass
+// their paths as one JSON list) find exactly the stored paths, whatever
+// characters the paths hold: JSON's escapes (quote, control characters,
+// <, >, &, U+2028), non-ASCII runes, and paths of every length.
+func TestPathLookupsAnyPath(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		ctx := context.Background()
+		r := newRegistry(t, d)
+		runes := []rune{'a', '0', '-', '.', '"', '<', '>', '&', '\t', '\n', '\x7f', 'é', '\u2028', '😀', ' '}
+		segment := rapid.Custom(func(t *rapid.T) string {
+			s := string(rapid.SliceOfN(rapid.SampledFrom(runes), 1, 3).Draw(t, "seg"))
+			if s == "." || s == ".." {
+				s += "a"
+			}
+			return s
+		})
+		path := rapid.Custom(func(t *rapid.T) string {
+			return strings.Join(rapid.SliceOfN(segment, 1, 3).Draw(t, "segs"), "/")
+		})
+		n := 0
+		rapid.Check(t, func(rt *rapid.T) {
+			stored := rapid.SliceOfNDistinct(path, 1, 12, func(s string) string { return s }).Draw(rt, "stored")
+			if _, _, bad := records.FileUnderFile(stored); bad {
+				rt.Skip("stored paths contradict each other")
+			}
+			queries := append(rapid.SliceOfN(path, 0, 12).Draw(rt, "queries"), stored[:len(stored)/2]...)
+			for _, p := range stored {
+				for _, anc := range records.Ancestors(p) {
+					queries = append(queries, anc)
+				}
+			}
+			n++
+			pkg := ref.Version("any", fmt.Sprintf("v%d", n))
+			if err := r.CreatePackage(ctx, pkg, CreateOptions{}); err != nil {
+				rt.Fatal(err)
+			}
+			var in []Input
+			for _, p := range stored {
+				b := []byte("bytes of " + p)
+				s := sumOf(b)
+				in = append(in, Input{Path: p, Expect: &s, Open: func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil }})
+			}
+			if _, err := r.IngestFiles(ctx, pkg, in, BatchOptions{Workers: 2}); err != nil {
+				rt.Fatal(err)
+			}
+			have, err := lookupFiles(ctx, d.SQL, d.Dialect(), pkg, queries)
+			if err != nil {
+				rt.Fatal(err)
+			}
+			below, err := filesBelow(ctx, d.SQL, d.Dialect(), pkg, queries)
+			if err != nil {
+				rt.Fatal(err)
+			}
+			for _, q := range queries {
+				_, got := have[q]
+				if want := slices.Contains(stored, q); got != want {
+					rt.Errorf("lookupFiles(%q): found %v, want %v", q, got, want)
+				}
+				b, got := below[q]
+				want := slices.ContainsFunc(stored, func(s string) bool { return strings.HasPrefix(s, q+"/") })
+				if got != want || got && !strings.HasPrefix(b, q+"/") {
+					rt.Errorf("filesBelow(%q) = %q, %v; want a file below it: %v", q, b, got, want)
+				}
+			}
+			for p, f := range have {
+				if f.Path != p {
+					rt.Errorf("lookupFiles keyed %q holds the file %q", p, f.Path)
+				}
+			}
+		})
 	})
 }
