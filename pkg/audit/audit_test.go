@@ -2,7 +2,6 @@ package audit_test
 
 import (
 	"context"
-	"github.com/artifactstore/artifact-store/pkg/ref"
 	"strings"
 	"testing"
 	"time"
@@ -10,6 +9,7 @@ import (
 	"github.com/artifactstore/artifact-store/pkg/audit"
 	"github.com/artifactstore/artifact-store/pkg/dataplane"
 	"github.com/artifactstore/artifact-store/pkg/db/dbtest"
+	"github.com/artifactstore/artifact-store/pkg/ref"
 	"github.com/artifactstore/artifact-store/pkg/registry"
 )
 

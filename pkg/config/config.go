@@ -32,7 +32,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"github.com/artifactstore/artifact-store/pkg/db"
 	"log/slog"
 	"net/url"
 	"os"
@@ -40,6 +39,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/artifactstore/artifact-store/pkg/db"
 )
 
 // Environment variable names.

@@ -14,7 +14,6 @@ package manifest
 import (
 	"errors"
 	"fmt"
-	"github.com/artifactstore/artifact-store/pkg/ref"
 	"slices"
 	"strconv"
 	"strings"
@@ -23,6 +22,7 @@ import (
 
 	"github.com/artifactstore/artifact-store/pkg/identity"
 	"github.com/artifactstore/artifact-store/pkg/records"
+	"github.com/artifactstore/artifact-store/pkg/ref"
 )
 
 // Version is the only manifest_version this package reads and writes.

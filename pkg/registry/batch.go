@@ -5,13 +5,13 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"github.com/artifactstore/artifact-store/pkg/ref"
 	"io"
 
 	"github.com/artifactstore/artifact-store/pkg/dataplane"
 	"github.com/artifactstore/artifact-store/pkg/events"
 	"github.com/artifactstore/artifact-store/pkg/identity"
 	"github.com/artifactstore/artifact-store/pkg/records"
+	"github.com/artifactstore/artifact-store/pkg/ref"
 )
 
 // Input is one file for IngestFiles.

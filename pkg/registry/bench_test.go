@@ -3,12 +3,12 @@ package registry
 import (
 	"context"
 	"fmt"
-	"github.com/artifactstore/artifact-store/pkg/ref"
 	"io"
 	"strings"
 	"testing"
 
 	"github.com/artifactstore/artifact-store/pkg/db/dbtest"
+	"github.com/artifactstore/artifact-store/pkg/ref"
 )
 
 // BenchmarkReplay measures replay of a log of file events (events/s is the

@@ -3,7 +3,6 @@ package registry
 import (
 	"context"
 	"errors"
-	"github.com/artifactstore/artifact-store/pkg/records"
 	"slices"
 	"strings"
 	"testing"
@@ -12,6 +11,7 @@ import (
 	"github.com/artifactstore/artifact-store/pkg/db"
 	"github.com/artifactstore/artifact-store/pkg/db/dbtest"
 	"github.com/artifactstore/artifact-store/pkg/identity"
+	"github.com/artifactstore/artifact-store/pkg/records"
 	"github.com/artifactstore/artifact-store/pkg/ref"
 )
 

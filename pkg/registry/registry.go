@@ -16,7 +16,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"github.com/artifactstore/artifact-store/pkg/ref"
 	"io"
 	"os"
 	"path/filepath"
@@ -31,6 +30,7 @@ import (
 	"github.com/artifactstore/artifact-store/pkg/identity"
 	"github.com/artifactstore/artifact-store/pkg/manifest"
 	"github.com/artifactstore/artifact-store/pkg/records"
+	"github.com/artifactstore/artifact-store/pkg/ref"
 )
 
 // Errors callers branch on.
