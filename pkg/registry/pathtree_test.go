@@ -102,7 +102,7 @@ func TestPathLookupsAnyPath(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, d *db.DB) {
 		ctx := context.Background()
 		r := newRegistry(t, d)
-		runes := []rune{'a', '0', '-', '.', '"', '<', '>', '&', '\t', '\n', '\x7f', 'é', '\u2028', '😀', ' '}
+		runes := []rune{'a', '0', '-', '.', '"', '<', '>', '&', '\t', '\n', '\x01', '\x1f', '\x7f', 'é', '\u2028', '😀', ' '}
 		segment := rapid.Custom(func(t *rapid.T) string {
 			s := string(rapid.SliceOfN(rapid.SampledFrom(runes), 1, 3).Draw(t, "seg"))
 			if s == "." || s == ".." {
