@@ -18,6 +18,7 @@ import (
 	"github.com/artifactstore/artifact-store/pkg/db/dbtest"
 	"github.com/artifactstore/artifact-store/pkg/identity"
 	"github.com/artifactstore/artifact-store/pkg/ref"
+	"github.com/artifactstore/artifact-store/pkg/storage"
 	"github.com/artifactstore/artifact-store/pkg/storage/s3/s3test"
 	"github.com/opencontainers/go-digest"
 )
@@ -584,5 +585,84 @@ func TestOCIPushMeetsSweep(t *testing.T) {
 			t.Fatalf("read back %q", got)
 		}
 		checkLog(t, base)
+	})
+}
+
+// TestNamedEqualsOneByOne: named, which looks up a whole page of listed
+// objects in one statement, says of each object what the one-object query
+// stillUnnamed runs for an orphan says: live, condemned, swept (before and
+// after the listing) and unknown objects alike.
+func TestNamedEqualsOneByOne(t *testing.T) {
+	eachStore(t, func(t *testing.T, d *db.DB, dp dataplane.DataPlane) {
+		ctx := context.Background()
+		clock := newClock()
+		r := New(d, dp, Options{Actor: "test", Now: clock.now})
+		p := ref.Version("app", "1")
+		if err := r.CreatePackage(ctx, p, CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		put := func(b []byte) {
+			if _, err := r.IngestFile(ctx, p, "f", bytes.NewReader(b), IngestOptions{Replace: true}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		swept, condemned, live := []byte("swept bytes"), []byte("condemned bytes"), []byte("live bytes")
+		put(swept)
+		put(condemned) // swept is unreferenced now
+		if _, err := r.Mark(ctx, GCOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := r.Sweep(ctx, GCOptions{Grace: 0}); err != nil {
+			t.Fatal(err)
+		}
+		put(live) // condemned is unreferenced now
+		if _, err := r.Mark(ctx, GCOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		if st := gcState(t, d, sumOf(swept).BLAKE3, dp.BackendID()); st != "deleted" {
+			t.Fatalf("swept object state %q", st)
+		}
+		if st := gcState(t, d, sumOf(condemned).BLAKE3, dp.BackendID()); st != "condemned" {
+			t.Fatalf("condemned object state %q", st)
+		}
+		head, err := r.Log().Head(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var page []storage.Info
+		for _, b := range [][]byte{swept, condemned, live, []byte("never stored"), []byte("nor this")} {
+			page = append(page, storage.Info{Address: sumOf(b).BLAKE3, Size: int64(len(b))})
+		}
+		for _, seen := range []uint64{0, head.Seq} {
+			got, err := r.named(ctx, dp.BackendID(), page, seen)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tx, err := d.SQL.BeginTx(ctx, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, info := range page {
+				unnamed, err := r.stillUnnamed(ctx, tx, gcObject{ContentAddress: info.Address, BackendID: dp.BackendID(), Orphan: true, seenAfter: seen})
+				if err != nil {
+					tx.Rollback()
+					t.Fatal(err)
+				}
+				// stillUnnamed also asks whether a package references
+				// the object; named answers for locations and GC
+				// states, which every referenced object has.
+				if got[info.Address] == unnamed {
+					t.Errorf("seen after %d: named says %v of %s, stillUnnamed says unnamed %v", seen, got[info.Address], info.Address, unnamed)
+				}
+			}
+			tx.Rollback()
+			want := 3 // live, condemned, and swept after the listing
+			if seen == head.Seq {
+				want = 2 // swept before it
+			}
+			if len(got) != want {
+				t.Errorf("seen after %d: named %d objects: %v", seen, len(got), got)
+			}
+		}
 	})
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/artifactstore/artifact-store/pkg/dataplane"
+	"github.com/artifactstore/artifact-store/pkg/db"
 	"github.com/artifactstore/artifact-store/pkg/events"
 	"github.com/artifactstore/artifact-store/pkg/identity"
 	"github.com/artifactstore/artifact-store/pkg/storage"
@@ -227,19 +228,41 @@ func (r *Registry) findOrphans(ctx context.Context, backend string) ([]gcObject,
 	return out, nil
 }
 
-// named reports which of the listed objects some event names.
+// named reports which of the listed objects some event names. On SQLite
+// the page's addresses are one JSON parameter (sqliteList): as 500 $N
+// parameters, parsing and binding them was 0.9 of the 2.8 s a mark took
+// over 200,000 objects. A miss here cannot condemn a named object:
+// stillUnnamed checks each candidate again, one by one, before the
+// condemnation.
 func (r *Registry) named(ctx context.Context, backend string, page []storage.Info, seenAfter uint64) (map[identity.Digest]bool, error) {
-	args := []any{backend, int64(seenAfter)}
-	var in strings.Builder
+	addrs := make([]string, len(page))
 	for i, info := range page {
-		if i > 0 {
-			in.WriteString(", ")
-		}
-		args = append(args, info.Address.String())
-		fmt.Fprintf(&in, "$%d", len(args))
+		addrs[i] = info.Address.String()
 	}
-	rows, err := r.db.SQL.QueryContext(ctx, `SELECT content_address FROM storage_locations WHERE backend_id = $1 AND content_address IN (`+in.String()+`)
-		UNION SELECT content_address FROM gc_objects WHERE backend_id = $1 AND (state <> 'deleted' OR updated_seq > $2) AND content_address IN (`+in.String()+`)`, args...)
+	var query string
+	var args []any
+	if r.db.Dialect() == db.Postgres {
+		args = []any{backend, int64(seenAfter)}
+		var in strings.Builder
+		for i, a := range addrs {
+			if i > 0 {
+				in.WriteString(", ")
+			}
+			args = append(args, a)
+			fmt.Fprintf(&in, "$%d", len(args))
+		}
+		query = `SELECT content_address FROM storage_locations WHERE backend_id = $1 AND content_address IN (` + in.String() + `)
+		UNION SELECT content_address FROM gc_objects WHERE backend_id = $1 AND (state <> 'deleted' OR updated_seq > $2) AND content_address IN (` + in.String() + `)`
+	} else {
+		list, err := sqliteList(addrs)
+		if err != nil {
+			return nil, err
+		}
+		args = []any{backend, list, int64(seenAfter)}
+		query = `SELECT content_address FROM storage_locations WHERE backend_id = ?1 AND content_address IN (SELECT value FROM json_each(?2))
+		UNION SELECT content_address FROM gc_objects WHERE backend_id = ?1 AND (state <> 'deleted' OR updated_seq > ?3) AND content_address IN (SELECT value FROM json_each(?2))`
+	}
+	rows, err := r.db.SQL.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, err
 	}
