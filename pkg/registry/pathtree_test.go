@@ -121,9 +121,7 @@ func TestPathLookupsAnyPath(t *testing.T) {
 			}
 			queries := append(rapid.SliceOfN(path, 0, 12).Draw(rt, "queries"), stored[:len(stored)/2]...)
 			for _, p := range stored {
-				for _, anc := range records.Ancestors(p) {
-					queries = append(queries, anc)
-				}
+				queries = append(queries, records.Ancestors(p)...)
 			}
 			n++
 			pkg := ref.Version("any", fmt.Sprintf("v%d", n))
