@@ -150,8 +150,9 @@ func (r *Registry) claimObject(ctx context.Context, tx *sql.Tx, emit func(string
 }
 
 // gcStates returns the GC state of those of addrs (on backend) that have
-// one, read in one query (on PostgreSQL one per 500 addresses): what claimObject would read
-// for each. An ingest batch reads them once instead of once per file.
+// one, read in one query (on PostgreSQL one per 500 addresses): what
+// claimObject would read for each. An ingest batch reads them once instead
+// of once per file.
 func gcStates(ctx context.Context, q queryer, dialect db.Dialect, backend string, addrs []string) (map[string]string, error) {
 	out := map[string]string{}
 	if len(addrs) == 0 {
@@ -162,8 +163,11 @@ func gcStates(ctx context.Context, q queryer, dialect db.Dialect, backend string
 		if err != nil {
 			return nil, err
 		}
-		return out, scanStates(ctx, q, out, `SELECT content_address, state FROM gc_objects
-			WHERE backend_id = ? AND content_address IN (SELECT value FROM json_each(?))`, backend, list)
+		if err := scanStates(ctx, q, out, `SELECT content_address, state FROM gc_objects
+			WHERE backend_id = ? AND content_address IN (SELECT value FROM json_each(?))`, backend, list); err != nil {
+			return nil, err
+		}
+		return out, nil
 	}
 	const chunk = 500
 	for start := 0; start < len(addrs); start += chunk {

@@ -87,9 +87,12 @@ func filesBelow(ctx context.Context, q rowQueryer, dialect db.Dialect, pkg ref.R
 		if err != nil {
 			return nil, err
 		}
-		return out, scanBelow(ctx, q, pkg, out, `SELECT t.value, (SELECT f.path FROM artifact_files f
+		if err := scanBelow(ctx, q, pkg, out, `SELECT t.value, (SELECT f.path FROM artifact_files f
 			WHERE f.package_name = ? AND f.package_version = ? AND f.path >= t.value || '/' AND f.path < t.value || '0' LIMIT 1)
-			FROM json_each(?) t`, pkg.Name, pkg.Version, list)
+			FROM json_each(?) t`, pkg.Name, pkg.Version, list); err != nil {
+			return nil, err
+		}
+		return out, nil
 	}
 	const chunk = 256
 	for start := 0; start < len(paths); start += chunk {

@@ -113,6 +113,9 @@ func TestPathLookupsAnyPath(t *testing.T) {
 		path := rapid.Custom(func(t *rapid.T) string {
 			return strings.Join(rapid.SliceOfN(segment, 1, 3).Draw(t, "segs"), "/")
 		})
+		if _, err := filesBelow(ctx, d.SQL, d.Dialect(), ref.Version("none", "1"), nil); err != nil {
+			t.Fatalf("filesBelow of no paths: %v", err)
+		}
 		n := 0
 		rapid.Check(t, func(rt *rapid.T) {
 			stored := rapid.SliceOfNDistinct(path, 1, 12, func(s string) string { return s }).Draw(rt, "stored")

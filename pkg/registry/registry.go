@@ -409,10 +409,10 @@ func decide(p Package, existing *File, path string, known *identity.Sum, replace
 
 // lookupFiles returns the files of the package at the given paths (those
 // that exist) in one query: on SQLite reading the paths as a JSON list
-// (sqliteList), on PostgreSQL joining them as an array: an IN list of 500 parameters (or
-// = ANY of the array) was planned, on the statistics of a package still
-// being filled, as a scan of its files comparing each with every path,
-// 0.2-0.75 s a query on the 20,000-file tree.
+// (sqliteList), on PostgreSQL joining them as an array: an IN list of 500
+// parameters (or = ANY of the array) was planned, on the statistics of a
+// package still being filled, as a scan of its files comparing each with
+// every path, 0.2-0.75 s a query on the 20,000-file tree.
 func lookupFiles(ctx context.Context, q queryer, dialect db.Dialect, ref ref.Ref, paths []string) (map[string]File, error) {
 	out := make(map[string]File, len(paths))
 	if len(paths) == 0 {
@@ -427,8 +427,11 @@ func lookupFiles(ctx context.Context, q queryer, dialect db.Dialect, ref ref.Ref
 	if err != nil {
 		return nil, err
 	}
-	return out, scanFiles(ctx, q, ref, out, `SELECT path, size, content_address, digest_sha256 FROM artifact_files
-		WHERE package_name = ? AND package_version = ? AND path IN (SELECT value FROM json_each(?))`, ref.Name, ref.Version, list)
+	if err := scanFiles(ctx, q, ref, out, `SELECT path, size, content_address, digest_sha256 FROM artifact_files
+		WHERE package_name = ? AND package_version = ? AND path IN (SELECT value FROM json_each(?))`, ref.Name, ref.Version, list); err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 // scanFiles adds the files query returns to out, by path.

@@ -8,13 +8,19 @@ import (
 )
 
 // sqliteList is the JSON array of ss, the one parameter from which an
-// SQLite statement reads a list (json_each(?)). The statement's text is
-// then the same whatever the list's length: parsed in microseconds, where
-// an IN list or VALUES of hundreds of parameters took a millisecond to
-// parse and bound each parameter through the driver's look-up of named
-// ones (ADR 0015). Every string must be valid UTF-8 without NUL (paths
-// and digests' text are), so that json_each gives back exactly ss.
+// SQLite statement reads a list (json_each(?)); nil is the empty array.
+// The statement's text is then the same whatever the list's length:
+// parsed in microseconds, where an IN list or VALUES of hundreds of
+// parameters took about a millisecond, and SQLite looks every $N up in its
+// list of named parameters, when it parses them and again when the driver
+// asks each one's name to bind it (ADR 0015). Every string must be valid
+// UTF-8 without NUL (paths and digests' text are), so that json_each gives
+// back exactly ss. The list must be bound as TEXT (a Go string): SQLite
+// reads a BLOB as its binary JSON.
 func sqliteList(ss []string) (string, error) {
+	if ss == nil {
+		ss = []string{} // json.Marshal writes nil as null, which json_each reads as one NULL
+	}
 	for _, s := range ss {
 		if !utf8.ValidString(s) || strings.IndexByte(s, 0) >= 0 {
 			return "", fmt.Errorf("registry: %q is not valid UTF-8 without NUL", s)
