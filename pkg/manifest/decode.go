@@ -336,8 +336,15 @@ func (d *decoder) manifest() (Manifest, error) {
 					var err error
 					if i == 0 {
 						m.Provenance.Producer.Tool, err = d.text(f)
-					} else {
-						m.Provenance.Producer.Version, err = d.text(f)
+						return err
+					}
+					// The legacy version is written only when it is not
+					// empty (Encode): an empty one present would not
+					// survive a re-encoding, so these bytes are not the
+					// manifest's canonical form.
+					start := d.off
+					if m.Provenance.Producer.Version, err = d.text(f); err == nil && m.Provenance.Producer.Version == "" {
+						err = d.fail(f, start, "empty; a producer without a version omits the field")
 					}
 					return err
 				})

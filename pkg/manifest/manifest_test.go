@@ -370,3 +370,31 @@ func TestDecodeHeaderRefusesWhatDecodeRefuses(t *testing.T) {
 		}
 	}
 }
+
+// TestEmptyProducerVersionRefused: a producer's legacy version is written
+// only when it is not empty, so a manifest that carries "version": "" is
+// not in canonical form and neither Decode nor FromJCS takes it (FromJCS
+// did, and JCS of the result dropped the field: found by FuzzFromJCS).
+// A non-empty one still round-trips byte for byte.
+func TestEmptyProducerVersionRefused(t *testing.T) {
+	const doc = `{"files":[],"manifest_version":1,"package":{"created_at":null,"labels":{},"name":"a","version":"1"},"provenance":{"facts":{},"producer":{"tool":"t","version":%s}},"retention_summary":{"class":"","hold":false},"storage_receipts":[]}`
+	bad := fmt.Sprintf(doc, `""`)
+	if _, err := FromJCS([]byte(bad)); err == nil || !strings.Contains(err.Error(), "version") {
+		t.Fatalf("FromJCS took an empty producer version: %v", err)
+	}
+	c, err := CBORFromJCS([]byte(bad))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Decode(c); err == nil {
+		t.Fatal("Decode took an empty producer version")
+	}
+	good := fmt.Sprintf(doc, `"v1"`)
+	m, err := FromJCS([]byte(good))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if j, err := JCS(m); err != nil || string(j) != good {
+		t.Fatalf("JCS(FromJCS(x)) = %s, %v; want x", j, err)
+	}
+}
