@@ -171,18 +171,8 @@ func gcStates(ctx context.Context, q queryer, dialect db.Dialect, backend string
 	}
 	const chunk = 500
 	for start := 0; start < len(addrs); start += chunk {
-		part := addrs[start:min(start+chunk, len(addrs))]
-		args := make([]any, 0, len(part)+1)
-		args = append(args, backend)
-		var in strings.Builder
-		for i, a := range part {
-			if i > 0 {
-				in.WriteString(", ")
-			}
-			args = append(args, a)
-			fmt.Fprintf(&in, "$%d", len(args))
-		}
-		if err := scanStates(ctx, q, out, `SELECT content_address, state FROM gc_objects WHERE backend_id = $1 AND content_address IN (`+in.String()+`)`, args...); err != nil {
+		args, in := postgresList([]any{backend}, addrs[start:min(start+chunk, len(addrs))])
+		if err := scanStates(ctx, q, out, `SELECT content_address, state FROM gc_objects WHERE backend_id = $1 AND content_address IN (`+in+`)`, args...); err != nil {
 			return nil, err
 		}
 	}

@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"strings"
 	"sync"
 	"time"
 
@@ -243,17 +242,10 @@ func (r *Registry) named(ctx context.Context, backend string, page []storage.Inf
 	var query string
 	var args []any
 	if r.db.Dialect() == db.Postgres {
-		args = []any{backend, int64(seenAfter)}
-		var in strings.Builder
-		for i, a := range addrs {
-			if i > 0 {
-				in.WriteString(", ")
-			}
-			args = append(args, a)
-			fmt.Fprintf(&in, "$%d", len(args))
-		}
-		query = `SELECT content_address FROM storage_locations WHERE backend_id = $1 AND content_address IN (` + in.String() + `)
-		UNION SELECT content_address FROM gc_objects WHERE backend_id = $1 AND (state <> 'deleted' OR updated_seq > $2) AND content_address IN (` + in.String() + `)`
+		var in string
+		args, in = postgresList([]any{backend, int64(seenAfter)}, addrs)
+		query = `SELECT content_address FROM storage_locations WHERE backend_id = $1 AND content_address IN (` + in + `)
+		UNION SELECT content_address FROM gc_objects WHERE backend_id = $1 AND (state <> 'deleted' OR updated_seq > $2) AND content_address IN (` + in + `)`
 	} else {
 		list, err := sqliteList(addrs)
 		if err != nil {

@@ -29,3 +29,18 @@ func sqliteList(ss []string) (string, error) {
 	b, err := json.Marshal(ss)
 	return string(b), err
 }
+
+// postgresList appends ss to args and returns their parameter markers for
+// an IN list on PostgreSQL: "$k, $k+1, …", numbered after the arguments
+// args held before.
+func postgresList(args []any, ss []string) ([]any, string) {
+	var in strings.Builder
+	for i, s := range ss {
+		if i > 0 {
+			in.WriteString(", ")
+		}
+		args = append(args, s)
+		fmt.Fprintf(&in, "$%d", len(args))
+	}
+	return args, in.String()
+}
