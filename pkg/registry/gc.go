@@ -158,20 +158,15 @@ func gcStates(ctx context.Context, q queryer, dialect db.Dialect, backend string
 	if len(addrs) == 0 {
 		return out, nil
 	}
-	if dialect != db.Postgres {
-		list, err := sqliteList(addrs)
+	chunk := len(addrs) // SQLite: one JSON list
+	if dialect == db.Postgres {
+		chunk = 500
+	}
+	for start := 0; start < len(addrs); start += chunk {
+		args, in, err := inList(dialect, []any{backend}, addrs[start:min(start+chunk, len(addrs))])
 		if err != nil {
 			return nil, err
 		}
-		if err := scanStates(ctx, q, out, `SELECT content_address, state FROM gc_objects
-			WHERE backend_id = ? AND content_address IN (SELECT value FROM json_each(?))`, backend, list); err != nil {
-			return nil, err
-		}
-		return out, nil
-	}
-	const chunk = 500
-	for start := 0; start < len(addrs); start += chunk {
-		args, in := postgresList([]any{backend}, addrs[start:min(start+chunk, len(addrs))])
 		if err := scanStates(ctx, q, out, `SELECT content_address, state FROM gc_objects WHERE backend_id = $1 AND content_address IN (`+in+`)`, args...); err != nil {
 			return nil, err
 		}

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/artifactstore/artifact-store/pkg/db"
 )
 
 // sqliteList is the JSON array of ss, the one parameter from which an
@@ -30,10 +32,20 @@ func sqliteList(ss []string) (string, error) {
 	return string(b), err
 }
 
-// postgresList appends ss to args and returns their parameter markers for
-// an IN list on PostgreSQL: "$k, $k+1, …", numbered after the arguments
-// args held before.
-func postgresList(args []any, ss []string) ([]any, string) {
+// inList appends ss to args and returns what goes inside the parentheses
+// of "x IN (…)" to test x against them, its parameters numbered after the
+// arguments args held before: on PostgreSQL one $k per string; on SQLite
+// one $k holding them all as a JSON list (sqliteList), read through
+// json_each. The fragment may appear twice in one statement.
+func inList(dialect db.Dialect, args []any, ss []string) ([]any, string, error) {
+	if dialect != db.Postgres {
+		list, err := sqliteList(ss)
+		if err != nil {
+			return nil, "", err
+		}
+		args = append(args, list)
+		return args, fmt.Sprintf("SELECT value FROM json_each($%d)", len(args)), nil
+	}
 	var in strings.Builder
 	for i, s := range ss {
 		if i > 0 {
@@ -42,5 +54,5 @@ func postgresList(args []any, ss []string) ([]any, string) {
 		args = append(args, s)
 		fmt.Fprintf(&in, "$%d", len(args))
 	}
-	return args, in.String()
+	return args, in.String(), nil
 }
