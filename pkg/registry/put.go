@@ -36,7 +36,8 @@ type PutOptions struct {
 	// results in record order (for receipts and progress).
 	OnBatch func([]Ingested) error
 
-	batchFiles int // files per batch; 0: putBatchMax (tests set it)
+	batchFiles     int    // files per batch; 0: putBatchMax (tests set it)
+	beforeFinalize func() // if not nil, called just before finalisation (tests)
 }
 
 // PutResult is what Put did.
@@ -81,6 +82,23 @@ func putBatchMax() int { return max(1, min(putBatchFiles, openFileLimit()/8)) }
 // returns the same manifest bytes; with other declarations it fails with
 // ErrConflict naming what differs.
 func (r *Registry) Put(ctx context.Context, pkg ref.Ref, recs []records.File, opts PutOptions) (PutResult, error) {
+	// Put holds the records only while putFiles runs: a parameter that a
+	// function keeps using stays reachable until it returns, and the
+	// records of a large tree (some 50 MB for 200,000 files) would
+	// otherwise stay in memory beside the manifest that finalisation
+	// builds (TestPutFreesRecordsBeforeFinalize).
+	res, err := r.putFiles(ctx, pkg, recs, opts)
+	if err != nil || !opts.Finalize {
+		return res, err
+	}
+	if opts.beforeFinalize != nil {
+		opts.beforeFinalize()
+	}
+	return r.finalizePut(ctx, pkg, res, opts)
+}
+
+// putFiles is Put up to finalisation.
+func (r *Registry) putFiles(ctx context.Context, pkg ref.Ref, recs []records.File, opts PutOptions) (PutResult, error) {
 	var res PutResult
 	if err := checkVersionRef(pkg); err != nil {
 		return res, err
@@ -131,13 +149,12 @@ func (r *Registry) Put(ctx context.Context, pkg ref.Ref, recs []records.File, op
 	if err := r.putBatches(ctx, pkg, recs, rel, workers, opts, &res); err != nil {
 		return res, err
 	}
-	if !opts.Finalize {
-		return res, nil
-	}
-	// Nothing below reads the records but their number: with recs, rel
-	// and seen dead, the collector can free them (tens of MB for a large
-	// tree) while the manifest is built.
-	n := len(recs)
+	return res, nil
+}
+
+// finalizePut is the finalisation of Put, after putFiles stored res.
+func (r *Registry) finalizePut(ctx context.Context, pkg ref.Ref, res PutResult, opts PutOptions) (PutResult, error) {
+	n := res.Stored + res.Unchanged // one per record
 	mb, err := r.FinalizePackage(ctx, pkg, opts.Declared)
 	if errors.Is(err, ErrPackageFinalized) && res.Stored == 0 {
 		// Re-running a command that already finished: the same bytes back,

@@ -8,8 +8,10 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -361,6 +363,44 @@ func TestPutBatchEnd(t *testing.T) {
 }
 
 // TestPutPipelined: with batches of three files, two in flight, the
+// TestPutFreesRecordsBeforeFinalize: once the files are stored, Put no
+// longer holds the caller's records, so the collector can free them (some
+// 50 MB for 200,000 files) while finalisation builds the manifest.
+func TestPutFreesRecordsBeforeFinalize(t *testing.T) {
+	ctx := t.Context()
+	r := newRegistry(t, dbtest.SQLite(t))
+	dir := t.TempDir()
+	recs := make([]records.File, 0, 64)
+	for i := range cap(recs) {
+		p := filepath.Join(dir, fmt.Sprintf("f%02d", i))
+		body := []byte(fmt.Sprint("file ", i))
+		if err := os.WriteFile(p, body, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		recs = append(recs, records.FileOf(p, sumOf(body)))
+	}
+	var freed atomic.Bool
+	runtime.SetFinalizer(&recs[0], func(*records.File) { freed.Store(true) })
+	var freedFirst bool
+	opts := PutOptions{Root: dir, Finalize: true, batchFiles: 16, beforeFinalize: func() {
+		for i := 0; i < 100 && !freed.Load(); i++ {
+			runtime.GC()
+			time.Sleep(10 * time.Millisecond)
+		}
+		freedFirst = freed.Load()
+	}}
+	res, err := r.Put(ctx, ref.Version("free", "1"), recs, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Stored != 64 || len(res.Manifest) == 0 {
+		t.Fatalf("stored %d files, manifest of %d bytes", res.Stored, len(res.Manifest))
+	}
+	if !freedFirst {
+		t.Fatal("the records were still reachable when finalisation began")
+	}
+}
+
 // batches reach OnBatch in record order and commit in it; a file changed
 // since it was digested fails its batch, the batch behind it stops, what
 // committed stays consistent, and the same Put again completes it.
