@@ -51,7 +51,7 @@ func run(ctx context.Context, args []string, stdio cli.Stdio) error {
 	fs.Var(labels, "label", "KEY=VALUE label of a new package (repeatable)")
 	facts := cli.KeyValues{}
 	fs.Var(facts, "fact", "KEY=VALUE provenance fact recorded by --finalize (repeatable)")
-	jobs := fs.Int("jobs", 16, "files stored at once (their fsyncs overlap)")
+	jobs := fs.Int("jobs", 16, "files checked, then stored, at once (their stat calls and fsyncs overlap)")
 	replace := fs.Bool("replace", false, "let a path already in the open package get new bytes")
 	finalize := fs.Bool("finalize", false, "seal the package and write its manifest")
 	root := fs.String("root", "", "directory the record paths are relative to")

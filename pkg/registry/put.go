@@ -9,6 +9,8 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"github.com/artifactstore/artifact-store/pkg/dataplane"
 	"github.com/artifactstore/artifact-store/pkg/manifest"
@@ -26,7 +28,8 @@ type PutOptions struct {
 	Create CreateOptions
 	// Replace lets a path already in the open package get new bytes.
 	Replace bool
-	// Workers is how many files are stored at once (default 16).
+	// Workers is how many files are checked, and then stored, at once
+	// (default 16).
 	Workers int
 	// Finalize seals the package after storing, with Declared's
 	// declarations.
@@ -42,6 +45,8 @@ type PutOptions struct {
 
 // PutResult is what Put did.
 type PutResult struct {
+	// Stored and Unchanged count the files stored and those already there;
+	// after a Put that succeeded, each record is one of the two.
 	Stored, Unchanged int
 	// Manifest is the canonical manifest, with Finalize.
 	Manifest []byte
@@ -82,15 +87,17 @@ func putBatchMax() int { return max(1, min(putBatchFiles, openFileLimit()/8)) }
 // returns the same manifest bytes; with other declarations it fails with
 // ErrConflict naming what differs.
 func (r *Registry) Put(ctx context.Context, pkg ref.Ref, recs []records.File, opts PutOptions) (PutResult, error) {
-	// Put holds the records only while putFiles runs: a parameter that a
-	// function keeps using stays reachable until it returns, and the
-	// records of a large tree (some 50 MB for 200,000 files) would
-	// otherwise stay in memory beside the manifest that finalisation
-	// builds (TestPutFreesRecordsBeforeFinalize).
+	// Put holds the records, and the OnBatch callback that may capture
+	// them, only while putFiles runs: a parameter that a function keeps
+	// using stays reachable until it returns, and the records of a large
+	// tree (some 50 MB for 200,000 files) would otherwise stay in memory
+	// beside the manifest that finalisation builds
+	// (TestPutFreesRecordsBeforeFinalize).
 	res, err := r.putFiles(ctx, pkg, recs, opts)
 	if err != nil || !opts.Finalize {
 		return res, err
 	}
+	opts.OnBatch = nil // nor what the caller's callback holds
 	if opts.beforeFinalize != nil {
 		opts.beforeFinalize()
 	}
@@ -121,12 +128,12 @@ func (r *Registry) putFiles(ctx context.Context, pkg ref.Ref, recs []records.Fil
 		}
 		seen[p] = i
 	}
-	for i, f := range recs {
-		if fi, err := os.Stat(f.Path); err != nil {
-			return res, fmt.Errorf("record %d: %w; nothing stored", i+1, err)
-		} else if !fi.Mode().IsRegular() {
-			return res, fmt.Errorf("%w: record %d: %s is not a regular file; nothing stored", ErrInvalid, i+1, f.Path)
-		}
+	workers := opts.Workers
+	if workers < 1 {
+		workers = 16
+	}
+	if err := checkRegularFiles(recs, workers); err != nil {
+		return res, err
 	}
 
 	switch err := r.CreatePackage(ctx, pkg, opts.Create); {
@@ -142,17 +149,14 @@ func (r *Registry) putFiles(ctx context.Context, pkg ref.Ref, recs []records.Fil
 		return res, err
 	}
 
-	workers := opts.Workers
-	if workers < 1 {
-		workers = 16
-	}
 	if err := r.putBatches(ctx, pkg, recs, rel, workers, opts, &res); err != nil {
 		return res, err
 	}
 	return res, nil
 }
 
-// finalizePut is the finalisation of Put, after putFiles stored res.
+// finalizePut seals the package after putFiles; res holds putFiles'
+// counts, one per record.
 func (r *Registry) finalizePut(ctx context.Context, pkg ref.Ref, res PutResult, opts PutOptions) (PutResult, error) {
 	n := res.Stored + res.Unchanged // one per record
 	mb, err := r.FinalizePackage(ctx, pkg, opts.Declared)
@@ -174,6 +178,50 @@ func (r *Registry) finalizePut(ctx context.Context, pkg ref.Ref, res PutResult, 
 	}
 	res.Manifest = mb
 	return res, nil
+}
+
+// checkRegularFiles checks that every record names a regular file, with up
+// to workers stat calls at once (on a network file system each one waits
+// for a round trip; on a local one the calls spread over the cores), and
+// returns the error of the first record, in record order, that fails.
+// Records are handed out in order, so once one fails no record after it
+// is checked, and every record before it has been.
+func checkRegularFiles(recs []records.File, workers int) error {
+	var (
+		next, lowest atomic.Int64 // the next record to check; the first failure
+		mu           sync.Mutex
+		first        error
+		wg           sync.WaitGroup
+	)
+	lowest.Store(int64(len(recs)))
+	for range max(1, min(workers, len(recs))) {
+		wg.Go(func() {
+			for {
+				i := next.Add(1) - 1
+				if i >= lowest.Load() {
+					return
+				}
+				f := recs[i]
+				var err error
+				if fi, serr := os.Stat(f.Path); serr != nil {
+					err = fmt.Errorf("record %d: %w; nothing stored", i+1, serr)
+				} else if !fi.Mode().IsRegular() {
+					err = fmt.Errorf("%w: record %d: %s is not a regular file; nothing stored", ErrInvalid, i+1, f.Path)
+				}
+				if err != nil {
+					mu.Lock()
+					if i < lowest.Load() {
+						lowest.Store(i)
+						first = err
+					}
+					mu.Unlock()
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return first
 }
 
 // putBatches stores the records in batches, two in flight: while one

@@ -548,8 +548,9 @@ func (r *Registry) buildManifest(ctx context.Context, tx *sql.Tx, p Package, opt
 	// receipts are sorted and deduplicated after the scan, as a map of
 	// 200,000 of them cost more than the manifest's own bytes. Both lists
 	// start at the package's file count (one row per file and location
-	// there is, nearly always one): appending into an empty slice would
-	// leave it up to twice that, beside the encoding Encode builds next.
+	// there is, nearly always one): growing them by appending costs a
+	// transient copy up to twice that, beside the encoding Encode builds
+	// next.
 	m.Files = make([]File, 0, p.FileCount)
 	m.StorageReceipts = make([]manifest.Receipt, 0, p.FileCount)
 	for rows.Next() {

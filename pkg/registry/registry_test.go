@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -362,7 +363,82 @@ func TestPutBatchEnd(t *testing.T) {
 	}
 }
 
-// TestPutPipelined: with batches of three files, two in flight, the
+// TestPutChecksFilesFirst: the files are checked in parallel, yet Put
+// reports the first bad record in record order and touches nothing.
+func TestPutChecksFilesFirst(t *testing.T) {
+	ctx := t.Context()
+	r := newRegistry(t, dbtest.SQLite(t))
+	dir := t.TempDir()
+	var recs []records.File
+	for i := range 200 {
+		p := filepath.Join(dir, fmt.Sprintf("f%03d", i))
+		body := []byte(fmt.Sprint("file ", i))
+		if err := os.WriteFile(p, body, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		recs = append(recs, records.FileOf(p, sumOf(body)))
+	}
+	pkg := ref.Version("checked", "1")
+	// Record 151 names a missing file: the only bad one.
+	missing := recs[150].Path
+	if err := os.Remove(missing); err != nil {
+		t.Fatal(err)
+	}
+	_, err := r.Put(ctx, pkg, recs, PutOptions{Root: dir, Workers: 16})
+	if !errors.Is(err, fs.ErrNotExist) || !strings.Contains(err.Error(), "record 151:") {
+		t.Fatalf("Put with record 151 missing: %v", err)
+	}
+	// Record 120 becomes a directory: it comes first, whichever is statted first.
+	if err := os.Remove(recs[119].Path); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(recs[119].Path, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for range 20 {
+		_, err = r.Put(ctx, pkg, recs, PutOptions{Root: dir, Workers: 16})
+		if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "record 120:") || !strings.Contains(err.Error(), "not a regular file") {
+			t.Fatalf("Put with record 120 a directory and 151 missing: %v", err)
+		}
+	}
+	if _, err := r.GetPackage(ctx, pkg); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("the refused Puts left the package behind: %v", err)
+	}
+}
+
+// TestCheckRegularFiles: whatever the number of workers, the error is the
+// first bad record's, and a run without bad records passes.
+func TestCheckRegularFiles(t *testing.T) {
+	dir := t.TempDir()
+	var recs []records.File
+	for i := range 200 {
+		p := filepath.Join(dir, fmt.Sprintf("f%03d", i))
+		if i%3 != 2 { // every third file is missing
+			if err := os.WriteFile(p, nil, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		recs = append(recs, records.File{Path: p})
+	}
+	for _, workers := range []int{1, 3, 16, 1000} {
+		for _, n := range []int{1, 2, 5, 200} {
+			err := checkRegularFiles(recs[:n], workers)
+			if n < 3 {
+				if err != nil {
+					t.Errorf("%d records, %d workers: %v, want nil", n, workers, err)
+				}
+				continue
+			}
+			if !errors.Is(err, fs.ErrNotExist) || !strings.HasPrefix(err.Error(), "record 3:") {
+				t.Errorf("%d records, %d workers: %v, want record 3's error", n, workers, err)
+			}
+		}
+		if err := checkRegularFiles(recs[3:5], workers); err != nil {
+			t.Errorf("records 4 and 5, %d workers: %v", workers, err)
+		}
+	}
+}
+
 // TestPutFreesRecordsBeforeFinalize: once the files are stored, Put no
 // longer holds the caller's records, so the collector can free them (some
 // 50 MB for 200,000 files) while finalisation builds the manifest.
@@ -380,7 +456,7 @@ func TestPutFreesRecordsBeforeFinalize(t *testing.T) {
 		recs = append(recs, records.FileOf(p, sumOf(body)))
 	}
 	var freed atomic.Bool
-	runtime.SetFinalizer(&recs[0], func(*records.File) { freed.Store(true) })
+	runtime.AddCleanup(&recs[0], func(freed *atomic.Bool) { freed.Store(true) }, &freed)
 	var freedFirst bool
 	opts := PutOptions{Root: dir, Finalize: true, batchFiles: 16, beforeFinalize: func() {
 		for i := 0; i < 100 && !freed.Load(); i++ {
@@ -401,6 +477,7 @@ func TestPutFreesRecordsBeforeFinalize(t *testing.T) {
 	}
 }
 
+// TestPutPipelined: with batches of three files, two in flight, the
 // batches reach OnBatch in record order and commit in it; a file changed
 // since it was digested fails its batch, the batch behind it stops, what
 // committed stays consistent, and the same Put again completes it.
