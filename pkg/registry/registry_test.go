@@ -363,14 +363,12 @@ func TestPutBatchEnd(t *testing.T) {
 	}
 }
 
-// TestPutChecksFilesFirst: the files are checked in parallel, yet Put
-// reports the first bad record in record order and touches nothing.
-func TestPutChecksFilesFirst(t *testing.T) {
-	ctx := t.Context()
-	r := newRegistry(t, dbtest.SQLite(t))
-	dir := t.TempDir()
+// writeFiles writes n small files, f000, f001, …, holding "file 0",
+// "file 1", …, into dir and returns their records in that order.
+func writeFiles(t *testing.T, dir string, n int) []records.File {
+	t.Helper()
 	var recs []records.File
-	for i := range 200 {
+	for i := range n {
 		p := filepath.Join(dir, fmt.Sprintf("f%03d", i))
 		body := []byte(fmt.Sprint("file ", i))
 		if err := os.WriteFile(p, body, 0o644); err != nil {
@@ -378,6 +376,16 @@ func TestPutChecksFilesFirst(t *testing.T) {
 		}
 		recs = append(recs, records.FileOf(p, sumOf(body)))
 	}
+	return recs
+}
+
+// TestPutChecksFilesFirst: the files are checked in parallel, yet Put
+// reports the first bad record in record order and touches nothing.
+func TestPutChecksFilesFirst(t *testing.T) {
+	ctx := t.Context()
+	r := newRegistry(t, dbtest.SQLite(t))
+	dir := t.TempDir()
+	recs := writeFiles(t, dir, 200)
 	pkg := ref.Version("checked", "1")
 	// Record 151 names a missing file: the only bad one.
 	missing := recs[150].Path
@@ -446,15 +454,7 @@ func TestPutFreesRecordsBeforeFinalize(t *testing.T) {
 	ctx := t.Context()
 	r := newRegistry(t, dbtest.SQLite(t))
 	dir := t.TempDir()
-	recs := make([]records.File, 0, 64)
-	for i := range cap(recs) {
-		p := filepath.Join(dir, fmt.Sprintf("f%02d", i))
-		body := []byte(fmt.Sprint("file ", i))
-		if err := os.WriteFile(p, body, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		recs = append(recs, records.FileOf(p, sumOf(body)))
-	}
+	recs := writeFiles(t, dir, 64)
 	var freed atomic.Bool
 	runtime.AddCleanup(&recs[0], func(freed *atomic.Bool) { freed.Store(true) }, &freed)
 	var freedFirst bool
@@ -486,15 +486,7 @@ func TestPutPipelined(t *testing.T) {
 		ctx := t.Context()
 		r := newRegistry(t, d)
 		dir := t.TempDir()
-		var recs []records.File
-		for i := range 10 {
-			p := filepath.Join(dir, fmt.Sprintf("f%02d", i))
-			body := []byte(fmt.Sprint("file ", i))
-			if err := os.WriteFile(p, body, 0o644); err != nil {
-				t.Fatal(err)
-			}
-			recs = append(recs, records.FileOf(p, sumOf(body)))
-		}
+		recs := writeFiles(t, dir, 10)
 		pkg := ref.Version("pipe", "1")
 		// f04 (in the second batch) changes after it was digested.
 		if err := os.WriteFile(recs[4].Path, []byte("changed"), 0o644); err != nil {
@@ -510,13 +502,13 @@ func TestPutPipelined(t *testing.T) {
 		if _, err := r.Put(ctx, pkg, recs, opts); !errors.Is(err, dataplane.ErrDigestMismatch) {
 			t.Fatalf("Put with a changed file: %v, want a digest mismatch", err)
 		}
-		if want := []string{"f00", "f01", "f02"}; !slices.Equal(seen, want) {
+		if want := []string{"f000", "f001", "f002"}; !slices.Equal(seen, want) {
 			t.Fatalf("OnBatch before the failure saw %q, want %q", seen, want)
 		}
 		if res, err := r.Replay(ctx, true); err != nil || res.Before != res.After {
 			t.Fatalf("views after the failure differ from the log: %v %v", res, err)
 		}
-		if err := os.WriteFile(recs[4].Path, []byte("file 4"), 0o644); err != nil {
+		if err := os.WriteFile(recs[4].Path, []byte("file 4"), 0o644); err != nil { // as writeFiles wrote it
 			t.Fatal(err)
 		}
 		seen = nil
