@@ -409,7 +409,7 @@ func decide(p Package, existing *File, path string, known *identity.Sum, replace
 
 // lookupFiles returns the files of the package at the given paths (those
 // that exist) in one query: on SQLite reading the paths as a JSON list
-// (sqliteList), on PostgreSQL joining them as an array: an IN list of 500
+// (inList), on PostgreSQL joining them as an array: an IN list of 500
 // parameters (or = ANY of the array) was planned, on the statistics of a
 // package still being filled, as a scan of its files comparing each with
 // every path, 0.2-0.75 s a query on the 20,000-file tree.
@@ -423,12 +423,12 @@ func lookupFiles(ctx context.Context, q queryer, dialect db.Dialect, ref ref.Ref
 			FROM unnest($3::text[]) AS t(p) JOIN artifact_files f
 			ON f.package_name = $1 AND f.package_version = $2 AND f.path = t.p`, ref.Name, ref.Version, paths)
 	}
-	list, err := sqliteList(paths)
+	args, in, err := inList(dialect, []any{ref.Name, ref.Version}, paths)
 	if err != nil {
 		return nil, err
 	}
 	if err := scanFiles(ctx, q, ref, out, `SELECT path, size, content_address, digest_sha256 FROM artifact_files
-		WHERE package_name = ? AND package_version = ? AND path IN (SELECT value FROM json_each(?))`, ref.Name, ref.Version, list); err != nil {
+		WHERE package_name = $1 AND package_version = $2 AND path IN (`+in+`)`, args...); err != nil {
 		return nil, err
 	}
 	return out, nil
