@@ -280,7 +280,7 @@ func TestPipeRangeOneConnection(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := verifyTo(ctx, tx, h, 0, nil); err != nil {
+		if _, err := verifyTo(ctx, tx, h, 0, false, nil); err != nil {
 			t.Fatalf("verifyTo in a transaction: %v", err)
 		}
 		tx.Rollback()
@@ -409,5 +409,132 @@ func TestAppendStoredRecord(t *testing.T) {
 	})
 	if built == 0 {
 		t.Fatal("appendStoredRecord built no record")
+	}
+}
+
+// failViews is a ViewWriter that records the sequence of every event it
+// is given and fails (or runs hook) at one of them.
+type failViews struct {
+	seqs   []uint64
+	failAt uint64
+	hook   func()
+}
+
+var errApply = errors.New("apply refused")
+
+func (*failViews) Reset(context.Context, *sql.Tx) error { return nil }
+func (v *failViews) Apply(_ context.Context, _ *sql.Tx, ev Event) error {
+	v.seqs = append(v.seqs, ev.Seq)
+	if ev.Seq == v.failAt {
+		if v.hook != nil {
+			v.hook()
+			return nil
+		}
+		return errApply
+	}
+	return nil
+}
+
+// TestReplayFromFirstFailure: whether the log is read on the replay's own
+// transaction or beside it (src is not dst), events are applied in order
+// and the first failure in sequence order is returned: a view's refusal
+// before a broken hash, in the same batch of reads or an earlier one, and
+// the broken hash before a later refusal. A cancelled replay stops its
+// reader.
+func TestReplayFromFirstFailure(t *testing.T) {
+	pipeLog(t, func(t *testing.T, d *db.DB, l *Log) {
+		ctx := context.Background()
+		exec := func(q string, args ...any) {
+			t.Helper()
+			if _, err := d.SQL.ExecContext(ctx, q, args...); err != nil {
+				t.Fatal(err)
+			}
+		}
+		replay := func(t *testing.T, beside bool, vw ViewWriter) (uint64, error) {
+			t.Helper()
+			if beside {
+				return ReplayFrom(ctx, d.SQL, nil, vw)
+			}
+			tx, err := Begin(ctx, d)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer tx.Rollback()
+			return ReplayTx(ctx, tx, vw)
+		}
+		inOrder := func(t *testing.T, seqs []uint64, last uint64) {
+			t.Helper()
+			if uint64(len(seqs)) != last {
+				t.Fatalf("%d events applied, want %d", len(seqs), last)
+			}
+			for i, s := range seqs {
+				if s != uint64(i+1) {
+					t.Fatalf("event %d applied has seq %d", i, s)
+				}
+			}
+		}
+		for _, beside := range []bool{false, true} {
+			t.Run(fmt.Sprintf("beside=%v", beside), func(t *testing.T) {
+				vw := &failViews{}
+				last, err := replay(t, beside, vw)
+				if err != nil || last != pipeLogLen {
+					t.Fatalf("replay = %d, %v", last, err)
+				}
+				inOrder(t, vw.seqs, pipeLogLen)
+
+				var hash []byte
+				const broken = 2500
+				if err := d.SQL.QueryRowContext(ctx, `SELECT hash FROM events WHERE seq = $1`, broken).Scan(&hash); err != nil {
+					t.Fatal(err)
+				}
+				bad := bytes.Clone(hash)
+				bad[0] ^= 1
+				exec(`UPDATE events SET hash = $1 WHERE seq = $2`, bad, broken)
+				defer exec(`UPDATE events SET hash = $1 WHERE seq = $2`, hash, broken)
+				// 2400 is read in the same batch of 1000 as the broken
+				// hash, 1500 in the batch before.
+				for _, at := range []uint64{2400, 1500} {
+					vw := &failViews{failAt: at}
+					last, err := replay(t, beside, vw)
+					if !errors.Is(err, errApply) || last != at-1 {
+						t.Fatalf("refusal at %d, broken hash at %d: replay = %d, %v; want %d and the refusal", at, broken, last, err, at-1)
+					}
+					inOrder(t, vw.seqs, at)
+				}
+				vw = &failViews{failAt: 3000}
+				last, err = replay(t, beside, vw)
+				var ce *ChainError
+				if !errors.As(err, &ce) || ce.Seq != broken || !errors.Is(err, ErrHashMismatch) || last != broken-1 {
+					t.Fatalf("broken hash at %d, refusal at 3000: replay = %d, %v; want the hash mismatch", broken, last, err)
+				}
+				inOrder(t, vw.seqs, broken-1)
+
+				cctx, cancel := context.WithCancel(ctx)
+				defer cancel()
+				vw = &failViews{failAt: 100, hook: cancel}
+				_, err = ReplayFrom(cctx, d.SQL, nil, vw)
+				if !errors.Is(err, context.Canceled) {
+					t.Fatalf("replay with its context cancelled = %v", err)
+				}
+				noReplayReader(t)
+			})
+		}
+	})
+}
+
+// noReplayReader fails if the goroutine that reads beside a replay is
+// still running (see noReaders).
+func noReplayReader(t *testing.T) {
+	t.Helper()
+	buf := make([]byte, 1<<20)
+	for try := 0; ; try++ {
+		buf = buf[:runtime.Stack(buf[:cap(buf)], true)]
+		if !bytes.Contains(buf, []byte("events.verifyTo.func")) {
+			return
+		}
+		if try == 1000 {
+			t.Fatalf("the replay's reader is left running:\n%s", buf)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

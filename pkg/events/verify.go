@@ -5,6 +5,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/artifactstore/artifact-store/pkg/canonical"
@@ -172,7 +173,7 @@ func (l *Log) Verify(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	_, err = verifyTo(ctx, l.db.SQL, h, verifyBatch, nil)
+	_, err = verifyTo(ctx, l.db.SQL, h, verifyBatch, false, nil)
 	return err
 }
 
@@ -183,11 +184,15 @@ func (l *Log) Verify(ctx context.Context) error {
 const verifyBatch = 4096
 
 // verifyTo checks events 1..h.Seq and their agreement with h, calling apply
-// (if not nil) for each good event in order.
-func verifyTo(ctx context.Context, q Querier, h Head, batch int, apply func(Event) error) (uint64, error) {
+// (if not nil) for each good event in order. With apply, the events are
+// read batch events at a time; if ahead is set, a goroutine of its own
+// reads and checks them while apply works on the batch before (the caller
+// must not use q in apply: it reads on another connection), else this one
+// reads a batch and then applies it. Either way the first failure in
+// sequence order is returned: a chain failure, or apply's error for an
+// earlier event.
+func verifyTo(ctx context.Context, q Querier, h Head, batch int, ahead bool, apply func(Event) error) (uint64, error) {
 	c := newChain()
-	var rr rowReader
-	var evs []Event
 	if apply == nil {
 		// Nothing to write: readers read the range and hash every event
 		// (verifyPrep) while this goroutine links them up in order.
@@ -203,36 +208,116 @@ func verifyTo(ctx context.Context, q Querier, h Head, batch int, apply func(Even
 				return c.seq, &ChainError{Seq: c.seq + 1, Err: ErrGap, Detail: fmt.Sprintf("event_head is at %d", h.Seq)}
 			}
 		}
+		return c.seq, c.end(h)
 	}
-	for c.seq < h.Seq {
-		evs = evs[:0]
-		n, err := scanRange(ctx, q, c.seq, h.Seq, batch, &rr, func(r *rowReader) error {
-			t, err := c.next(r)
-			if err != nil || apply == nil {
-				return err
+	if h.Seq == 0 {
+		return 0, c.end(h)
+	}
+	if !ahead {
+		var (
+			evs []Event
+			err error
+		)
+		for {
+			evs, err = c.read(ctx, q, h, batch, evs[:0])
+			for _, ev := range evs {
+				if aerr := apply(ev); aerr != nil {
+					return ev.Seq - 1, aerr
+				}
 			}
-			ev := Event{Seq: uint64(r.seq), Type: string(r.typ), Actor: string(r.actor), Time: t, Payload: bytes.Clone(r.payload)}
-			ev.PrevHash, _ = digestFrom(r.prev)
-			ev.Hash, _ = digestFrom(r.hash)
-			evs = append(evs, ev)
-			return nil
-		})
-		if err != nil {
+			if err == nil && c.seq == h.Seq {
+				err = c.end(h)
+			} else if err == nil {
+				continue
+			}
 			return c.seq, err
 		}
-		if n == 0 {
-			return c.seq, &ChainError{Seq: c.seq + 1, Err: ErrGap, Detail: fmt.Sprintf("event_head is at %d", h.Seq)}
+	}
+	// Two batches of events cycle between the reader and this goroutine.
+	type read struct {
+		evs []Event
+		err error // io.EOF after the last event (and the head) checked
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	free, full := make(chan []Event, 1), make(chan read, 2)
+	free <- nil
+	go func() {
+		defer close(full)
+		var evs []Event
+		for {
+			var err error
+			evs, err = c.read(ctx, q, h, batch, evs[:0])
+			if err == nil && c.seq == h.Seq {
+				if err = c.end(h); err == nil {
+					err = io.EOF
+				}
+			}
+			full <- read{evs, err} // never blocks: there are two batches
+			if err != nil {
+				return
+			}
+			select {
+			case evs = <-free:
+			case <-ctx.Done():
+				return
+			}
 		}
-		for _, ev := range evs {
+	}()
+	// stop stops the reader and waits until it has returned.
+	stop := func() {
+		cancel()
+		for range full {
+		}
+	}
+	for b := range full {
+		for _, ev := range b.evs {
 			if err := apply(ev); err != nil {
+				stop()
 				return ev.Seq - 1, err
 			}
 		}
+		if b.err != nil {
+			stop()
+			if b.err == io.EOF {
+				return h.Seq, nil
+			}
+			return c.seq, b.err
+		}
+		free <- b.evs
 	}
+	stop()
+	return c.seq, fmt.Errorf("events: replay: %w", ctx.Err()) // the reader stopped at ctx
+}
+
+// read reads and checks up to batch events after c.seq, at most h.Seq,
+// appends the good ones to evs (copies, valid after the next read) and
+// returns them with the first chain failure or read error.
+func (c *chain) read(ctx context.Context, q Querier, h Head, batch int, evs []Event) ([]Event, error) {
+	var rr rowReader
+	n, err := scanRange(ctx, q, c.seq, h.Seq, batch, &rr, func(r *rowReader) error {
+		t, err := c.next(r)
+		if err != nil {
+			return err
+		}
+		ev := Event{Seq: uint64(r.seq), Type: string(r.typ), Actor: string(r.actor), Time: t, Payload: bytes.Clone(r.payload)}
+		ev.PrevHash, _ = digestFrom(r.prev)
+		ev.Hash, _ = digestFrom(r.hash)
+		evs = append(evs, ev)
+		return nil
+	})
+	if err == nil && n == 0 {
+		err = &ChainError{Seq: c.seq + 1, Err: ErrGap, Detail: fmt.Sprintf("event_head is at %d", h.Seq)}
+	}
+	return evs, err
+}
+
+// end checks that the last event checked is the head h.
+func (c *chain) end(h Head) error {
 	if !bytes.Equal(c.hash[:], h.Hash.Bytes()) {
-		return c.seq, &ChainError{Seq: h.Seq, Err: ErrHeadMismatch, Detail: fmt.Sprintf("head hash %v, last event hash %v", h.Hash, c.digest())}
+		return &ChainError{Seq: h.Seq, Err: ErrHeadMismatch, Detail: fmt.Sprintf("head hash %v, last event hash %v", h.Hash, c.digest())}
 	}
-	return c.seq, nil
+	return nil
 }
 
 // ViewWriter maintains the views of the log. Replay calls Reset once and
@@ -287,7 +372,13 @@ func ReplayTx(ctx context.Context, tx *sql.Tx, vw ViewWriter) (uint64, error) {
 // dst: vw.Reset, then vw.Apply for every event in order, then Flush if vw
 // is a Flusher. dst may be a
 // transaction on another database with the same schema (a scratch copy),
-// so that a check writes nothing where the log is.
+// so that a check writes nothing where the log is, or another transaction
+// on the same database that sees the same log (one holding the head lock,
+// with src a read transaction begun after it). When src is not dst, the
+// log is read and checked on a goroutine of its own while the events read
+// before are applied; vw.Apply is still called in order, on the caller's
+// goroutine. The first failure in sequence order is returned: a broken
+// chain, or vw.Apply's error for an event before the break.
 func ReplayFrom(ctx context.Context, src Querier, dst *sql.Tx, vw ViewWriter) (uint64, error) {
 	h, err := head(ctx, src)
 	if err != nil {
@@ -296,7 +387,7 @@ func ReplayFrom(ctx context.Context, src Querier, dst *sql.Tx, vw ViewWriter) (u
 	if err := vw.Reset(ctx, dst); err != nil {
 		return 0, fmt.Errorf("events: replay: reset views: %w", err)
 	}
-	last, err := verifyTo(ctx, src, h, 1000, func(ev Event) error {
+	last, err := verifyTo(ctx, src, h, 1000, src != Querier(dst), func(ev Event) error {
 		if err := vw.Apply(ctx, dst, ev); err != nil {
 			return fmt.Errorf("events: replay: apply seq %d: %w", ev.Seq, err)
 		}

@@ -742,7 +742,15 @@ func (r *Registry) replay(ctx context.Context, check bool, vw *viewWriter) (Repl
 		return res, err
 	}
 	defer before.stop()
-	if res.Events, err = events.ReplayTx(ctx, tx, vw); err != nil {
+	src, err := r.replaySource(ctx, tx)
+	if err != nil {
+		return res, err
+	}
+	res.Events, err = events.ReplayFrom(ctx, src, tx, vw)
+	if src != tx {
+		src.Rollback() // read only: ends its snapshot
+	}
+	if err != nil {
 		return res, err
 	}
 	if res.After, err = stateDigest(ctx, tx, pg); err != nil {
@@ -881,6 +889,36 @@ func (r *Registry) digestAside(ctx context.Context, tx *sql.Tx) (*asideDigest, e
 		}
 	}()
 	return a, nil
+}
+
+// replaySource returns the transaction a replay in tx reads the log
+// through: a read transaction of its own, which sees the log tx sees (tx
+// holds the head lock, so the heads agree; if they somehow do not, tx
+// itself), so that the log is read beside the rebuild
+// (events.ReplayFrom); tx itself when the pool has no third connection
+// (tx and the "before" digest have one each).
+func (r *Registry) replaySource(ctx context.Context, tx *sql.Tx) (*sql.Tx, error) {
+	if n := r.db.SQL.Stats().MaxOpenConnections; n != 0 && n < 3 {
+		return tx, nil
+	}
+	want, err := readHeadRow(ctx, tx)
+	if err != nil {
+		return nil, err
+	}
+	rtx, err := events.BeginRead(ctx, r.db)
+	if err != nil {
+		return nil, fmt.Errorf("registry: replay: %w", err)
+	}
+	got, err := readHeadRow(ctx, rtx)
+	if err != nil {
+		rtx.Rollback()
+		return nil, err
+	}
+	if got != want {
+		rtx.Rollback()
+		return tx, nil
+	}
+	return rtx, nil
 }
 
 // wait returns the digest once it is done.
