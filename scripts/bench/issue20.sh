@@ -6,13 +6,16 @@
 # Usage: issue20.sh DATA BIN   (PostgreSQL rows need
 # ARTIFACTSTORE_TEST_DATABASE_URL, as scripts/with-postgres.sh sets;
 # TMPFS (default /dev/shm) holds the tmpfs runs; SCALE_FILES (default
-# 200000) sizes the large tree; OLD_REV= skips the old build)
+# 200000) sizes the large tree; FULL_OBJECTS (default 1000000) is how many
+# objects the store that the tree then goes into holds: the large tree's,
+# then more packages; OLD_REV= skips the old build)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd); . "$here/lib.sh"
 data=$1 bin=$2
 old_rev=${OLD_REV-a66970f}
 tmpfs=${TMPFS:-/dev/shm}
 scale=${SCALE_FILES:-200000}
+full_objects=${FULL_OBJECTS:-1000000}
 work=$(mktemp -d /tmp/as-issue20.XXXXXX) mem=$(mktemp -d "$tmpfs/as-issue20.XXXXXX")
 trap 'rm -rf "$work" "$mem"' EXIT
 export RESTIC_PASSWORD=bench
@@ -71,21 +74,35 @@ rss() { rm -rf "$mem/r" && mkdir "$mem/r" && /usr/bin/time -f %M "$1/as-put" --d
 declare -A RSS; for v in "${bins[@]}"; do RSS[$v]=$(rss "${BIN[$v]}" "$mem/recs"); done
 # scale: a tree of SCALE_FILES small files (per-file cost and peak memory),
 # then the 20,000-file tree into the store that holds it vs an empty one
-python3 - "$mem/big-tree" "$scale" <<'PY'
+# smalltree DIR N FIRST: N small files, each starting with its number
+# (FIRST, FIRST+1, ...), so that trees of different numbers share no object
+smalltree() {
+python3 - "$1" "$2" "$3" <<'PY'
 import os, random, sys
-d, n = sys.argv[1], int(sys.argv[2]); rng = random.Random(20)
+d, n, first = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]); rng = random.Random(20 + first)
 pool = rng.randbytes(1 << 16)
-for i in range(n):
+for i in range(first, first + n):
     sub = os.path.join(d, "d%03d" % (i % 500), "e%02d" % (i % 7)); os.makedirs(sub, exist_ok=True)
     k = rng.randint(1 << 10, 8 << 10); off = rng.randint(0, len(pool) - k)
-    with open(os.path.join(sub, "f%06d.bin" % i), "wb") as f: f.write(i.to_bytes(8, "little") + pool[off + 8:off + k])
+    with open(os.path.join(sub, "f%07d.bin" % i), "wb") as f: f.write(i.to_bytes(8, "little") + pool[off + 8:off + k])
 PY
+}
+smalltree "$mem/big-tree" "$scale" 0
 find "$mem/big-tree" -type f | "$bin/as-digest" >"$mem/big-recs"
 sfiles=$(find "$mem/big-tree" -type f | wc -l)
 rm -rf "$mem/s" && mkdir "$mem/s"
 t0=$(now); rss_scale=$(/usr/bin/time -f %M "$bin/as-put" --db "sqlite:$mem/s/s.db" --storage-root "$mem/s/objects" --package scale@1 --finalize <"$mem/big-recs" 2>&1 >/dev/null | tail -1 | awk '{printf "%.0f", $1/1024}'); t1=$(now)
 t_scale=$(echo "$t1 - $t0" | bc -l)
 rm -rf "$mem/big-tree" "$mem/big-recs"
+# fill the store up to FULL_OBJECTS objects, in packages of at most
+# 200,000 files of their own
+have=$sfiles k=1
+while [ "$have" -lt "$full_objects" ]; do
+  n=$(( full_objects - have )); [ "$n" -le 200000 ] || n=200000
+  smalltree "$mem/fill" "$n" "$have"
+  find "$mem/fill" -type f | "$bin/as-digest" | "$bin/as-put" --db "sqlite:$mem/s/s.db" --storage-root "$mem/s/objects" --package fill@$k --finalize >/dev/null
+  rm -rf "$mem/fill"; have=$((have + n)) k=$((k + 1))
+done
 full_events=$("$bin/as-events" head --db "sqlite:$mem/s/s.db" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["seq"])')
 # Each run copies its database in (the full one or an empty migrated one)
 # and stores into a fresh object directory, so neither dedupes.
@@ -162,12 +179,12 @@ printf '| as-put peak RSS, %s files | — | %s MiB | %s MiB | — | (< 128 MiB) 
 printf '| as-put of %s files, load %s | — | — | %.2f s, %s MiB | %s files %s | per file %.2f× (≤ 1.2×; < 128 MiB) |\n' \
   "$sfiles" "$l_scale" "$t_scale" "$rss_scale" "$files" "$(T 'small alone')" "$(echo "$t_scale / $sfiles / (${TIMES[small alone]} / $files)" | bc -l)"
 printf '| tree into a store of %s events / %s objects | — | — | %s | empty store %s | %s (≤ 1.2×) |\n' \
-  "$full_events" "$sfiles" "$(T 'into full')" "$(T 'into empty')" "$(R 'into full' 'into empty')"
+  "$full_events" "$have" "$(T 'into full')" "$(T 'into empty')" "$(R 'into full' 'into empty')"
 # events/s: E events in T seconds
 eps() { printf '%.0fk/s' "$(echo "${EV[$2]} / ${TIMES[$1]} / 1000" | bc -l)"; }
 EO() { if [ -n "$old_rev" ]; then eps "$1 old" old; else echo "—"; fi; }
 printf '| as-get of one file ×20, store of %s objects | — | — | %s | empty store %s | %s (≤ 1.2×) |\n' \
-  "$sfiles" "$(T 'get full')" "$(T 'get empty')" "$(R 'get full' 'get empty')"
+  "$have" "$(T 'get full')" "$(T 'get empty')" "$(R 'get full' 'get empty')"
 printf '| package lookup (as-ls REF) ×20, same stores | — | — | %s | empty store %s | %s (≤ 1.2×) |\n' \
   "$(T 'ls full')" "$(T 'ls empty')" "$(R 'ls full' 'ls empty')"
 printf '| as-replay of %s events, SQLite on tmpfs, load %s | 8.3k/s | %s | %s | — | (≥ 200k/s) |\n' "${EV[new]}" "$l_log" "$(EO replay)" "$(eps 'replay new' new)"
