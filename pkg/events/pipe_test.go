@@ -87,12 +87,7 @@ func TestPipelinedVerify(t *testing.T) {
 			t.Fatal(err)
 		}
 		noReaders(t)
-		exec := func(q string, args ...any) {
-			t.Helper()
-			if _, err := d.SQL.ExecContext(ctx, q, args...); err != nil {
-				t.Fatal(err)
-			}
-		}
+		exec := func(q string, args ...any) { t.Helper(); mustExec(t, d, q, args...) }
 		col := func(name string, seq uint64) []byte {
 			t.Helper()
 			var b []byte
@@ -171,12 +166,7 @@ func TestPipelinedVerify(t *testing.T) {
 func TestPipelinedVerifyGapsAndHead(t *testing.T) {
 	pipeLog(t, func(t *testing.T, d *db.DB, l *Log) {
 		ctx := context.Background()
-		exec := func(q string, args ...any) {
-			t.Helper()
-			if _, err := d.SQL.ExecContext(ctx, q, args...); err != nil {
-				t.Fatal(err)
-			}
-		}
+		exec := func(q string, args ...any) { t.Helper(); mustExec(t, d, q, args...) }
 		check := func(seq uint64, want error) {
 			t.Helper()
 			err := l.Verify(ctx)
@@ -203,6 +193,14 @@ func TestPipelinedVerifyGapsAndHead(t *testing.T) {
 		exec(`DELETE FROM events WHERE seq = $1`, pipeStripe+10)
 		check(pipeStripe+10, ErrGap)
 	})
+}
+
+// mustExec runs q on d or fails t.
+func mustExec(t *testing.T, d *db.DB, q string, args ...any) {
+	t.Helper()
+	if _, err := d.SQL.ExecContext(context.Background(), q, args...); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // nopViews is a ViewWriter that keeps nothing.
@@ -444,12 +442,7 @@ func (v *failViews) Apply(_ context.Context, _ *sql.Tx, ev Event) error {
 func TestReplayFromFirstFailure(t *testing.T) {
 	pipeLog(t, func(t *testing.T, d *db.DB, l *Log) {
 		ctx := context.Background()
-		exec := func(q string, args ...any) {
-			t.Helper()
-			if _, err := d.SQL.ExecContext(ctx, q, args...); err != nil {
-				t.Fatal(err)
-			}
-		}
+		exec := func(q string, args ...any) { t.Helper(); mustExec(t, d, q, args...) }
 		replay := func(t *testing.T, beside bool, vw ViewWriter) (uint64, error) {
 			t.Helper()
 			if beside {
