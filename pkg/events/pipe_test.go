@@ -437,8 +437,7 @@ func (v *failViews) Apply(_ context.Context, _ *sql.Tx, ev Event) error {
 // transaction or beside it (src is not dst), events are applied in order
 // and the first failure in sequence order is returned: a view's refusal
 // before a broken hash, in the same batch of reads or an earlier one, and
-// the broken hash before a later refusal. A cancelled replay stops its
-// reader.
+// the broken hash before a later refusal.
 func TestReplayFromFirstFailure(t *testing.T) {
 	pipeLog(t, func(t *testing.T, d *db.DB, l *Log) {
 		ctx := context.Background()
@@ -501,13 +500,59 @@ func TestReplayFromFirstFailure(t *testing.T) {
 					t.Fatalf("broken hash at %d, refusal at 3000: replay = %d, %v; want the hash mismatch", broken, last, err)
 				}
 				inOrder(t, vw.seqs, broken-1)
+			})
+		}
+	})
+}
 
-				cctx, cancel := context.WithCancel(ctx)
+// TestReplayFromCancel: a replay whose context is cancelled while it
+// applies its first batch returns the cancellation, on both paths, instead
+// of hanging, and leaves no reader running. Beside the log, the batch the
+// reader read ahead is not applied. The first event's view waits long
+// enough for the reader to have read the second batch and to wait for a
+// free buffer, the state in which a cancellation once left the applier
+// blocked for good on the buffer it handed back.
+func TestReplayFromCancel(t *testing.T) {
+	pipeLog(t, func(t *testing.T, d *db.DB, l *Log) {
+		for _, beside := range []bool{false, true} {
+			t.Run(fmt.Sprintf("beside=%v", beside), func(t *testing.T) {
+				ctx, cancel := context.WithCancel(context.Background())
 				defer cancel()
-				vw = &failViews{failAt: 100, hook: cancel}
-				_, err = ReplayFrom(cctx, d.SQL, nil, vw)
-				if !errors.Is(err, context.Canceled) {
-					t.Fatalf("replay with its context cancelled = %v", err)
+				vw := &failViews{failAt: 1, hook: func() {
+					time.Sleep(200 * time.Millisecond)
+					cancel()
+				}}
+				type result struct {
+					last uint64
+					err  error
+				}
+				done := make(chan result, 1)
+				go func() {
+					if beside {
+						last, err := ReplayFrom(ctx, d.SQL, nil, vw)
+						done <- result{last, err}
+						return
+					}
+					tx, err := Begin(context.Background(), d)
+					if err != nil {
+						done <- result{0, err}
+						return
+					}
+					defer tx.Rollback()
+					last, err := ReplayTx(ctx, tx, vw)
+					done <- result{last, err}
+				}()
+				var r result
+				select {
+				case r = <-done:
+				case <-time.After(30 * time.Second):
+					t.Fatal("replay still running 30 s after its context was cancelled")
+				}
+				if !errors.Is(r.err, context.Canceled) {
+					t.Fatalf("replay with its context cancelled = %d, %v", r.last, r.err)
+				}
+				if beside && (r.last != 1000 || len(vw.seqs) != 1000) {
+					t.Fatalf("cancelled in the first batch of 1000: replay = %d with %d events applied, want 1000 and 1000", r.last, len(vw.seqs))
 				}
 				noReplayReader(t)
 			})

@@ -240,7 +240,10 @@ func verifyTo(ctx context.Context, q Querier, h Head, batch int, ahead bool, app
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	free, full := make(chan []Event, 1), make(chan read, 2)
+	// Neither channel ever blocks a sender: each can hold both batches. The
+	// applier's send to free must not block, since the reader may already
+	// have returned at ctx.
+	free, full := make(chan []Event, 2), make(chan read, 2)
 	free <- nil
 	go func() {
 		defer close(full)
@@ -270,12 +273,17 @@ func verifyTo(ctx context.Context, q Querier, h Head, batch int, ahead bool, app
 		for range full {
 		}
 	}
+	var applied uint64 // the last event applied
 	for b := range full {
+		if ctx.Err() != nil {
+			break // cancelled: apply nothing read since
+		}
 		for _, ev := range b.evs {
 			if err := apply(ev); err != nil {
 				stop()
 				return ev.Seq - 1, err
 			}
+			applied = ev.Seq
 		}
 		if b.err != nil {
 			stop()
@@ -287,7 +295,7 @@ func verifyTo(ctx context.Context, q Querier, h Head, batch int, ahead bool, app
 		free <- b.evs
 	}
 	stop()
-	return c.seq, fmt.Errorf("events: replay: %w", ctx.Err()) // the reader stopped at ctx
+	return applied, fmt.Errorf("events: replay: %w", ctx.Err()) // the reader stopped at ctx
 }
 
 // read reads and checks up to batch events after c.seq, at most h.Seq,
