@@ -12,7 +12,8 @@ import (
 
 // TestAppenderEqualsAppend: events held by an Appender and flushed in
 // multi-row inserts are the rows, hashes and head that as many Append
-// calls write, across its chunk boundary and over several transactions.
+// calls write, across its chunk boundary and over several transactions;
+// HeldBytes counts the payloads not yet written.
 func TestAppenderEqualsAppend(t *testing.T) {
 	each(t, func(t *testing.T, d *db.DB, _ string) {
 		ctx := context.Background()
@@ -29,12 +30,20 @@ func TestAppenderEqualsAppend(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			held, heldBytes := 0, 0
 			for range n {
 				e := ev("a", i)
 				i++
+				if held == 512 { // the chunk: this Append writes the held events first
+					held, heldBytes = 0, 0
+				}
 				got, err := app.Append(ctx, e)
 				if err != nil {
 					t.Fatal(err)
+				}
+				held, heldBytes = held+1, heldBytes+len(e.Payload)
+				if app.HeldBytes() != heldBytes {
+					t.Fatalf("event %d: HeldBytes %d, want %d", i, app.HeldBytes(), heldBytes)
 				}
 				want, err := events.Append(ctx, ptx, plain.Dialect(), e)
 				if err != nil {
@@ -46,6 +55,9 @@ func TestAppenderEqualsAppend(t *testing.T) {
 			}
 			if err := app.Flush(ctx); err != nil {
 				t.Fatal(err)
+			}
+			if app.HeldBytes() != 0 {
+				t.Fatalf("HeldBytes %d after Flush", app.HeldBytes())
 			}
 			if err := tx.Commit(); err != nil {
 				t.Fatal(err)

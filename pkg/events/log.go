@@ -378,6 +378,7 @@ type Appender struct {
 	seq     int64
 	hash    identity.Digest
 	held    []Event
+	bytes   int // payload bytes of held
 }
 
 // appenderChunk is how many events one insert writes (7 parameters each,
@@ -418,8 +419,13 @@ func (a *Appender) Append(ctx context.Context, ev Event) (Event, error) {
 	ev.Hash = ev.chainHash()
 	a.hash = ev.Hash
 	a.held = append(a.held, ev)
+	a.bytes += len(ev.Payload)
 	return ev, nil
 }
+
+// HeldBytes reports the payload bytes of the events held: appended and not
+// yet written by a Flush.
+func (a *Appender) HeldBytes() int { return a.bytes }
 
 // Flush writes the held events and moves the head to the last of them.
 func (a *Appender) Flush(ctx context.Context) error {
@@ -462,6 +468,6 @@ func (a *Appender) Flush(ctx context.Context) error {
 			return fmt.Errorf("events: append: update head: %w", err)
 		}
 	}
-	a.held = a.held[:0]
+	a.held, a.bytes = a.held[:0], 0
 	return nil
 }

@@ -166,7 +166,6 @@ func (r *Registry) mutateWith(ctx context.Context, bulk bool, fn func(tx *sql.Tx
 		vw.bulk, vw.pg = true, r.db.Dialect() == db.Postgres
 	}
 	app := events.NewAppender(tx, r.db.Dialect())
-	held := 0 // payload bytes emitted
 	emit := func(typ string, payload any) (events.Event, error) {
 		var b []byte
 		if raw, ok := payload.([]byte); ok {
@@ -174,7 +173,6 @@ func (r *Registry) mutateWith(ctx context.Context, bulk bool, fn func(tx *sql.Tx
 		} else if b, err = canonical.Marshal(payload); err != nil {
 			return events.Event{}, err
 		}
-		held += len(b)
 		ev, err := app.Append(ctx, events.Event{Type: typ, Actor: r.opts.Actor, Time: now, Payload: b})
 		if err != nil {
 			return events.Event{}, err
@@ -190,7 +188,7 @@ func (r *Registry) mutateWith(ctx context.Context, bulk bool, fn func(tx *sql.Tx
 	if err := vw.Flush(ctx, tx); err != nil {
 		return err
 	}
-	if held >= releaseManifest {
+	if app.HeldBytes() >= releaseManifest {
 		// What fn and the views worked out is garbage now; the driver
 		// and the database copy the payloads next (releaseManifest).
 		debug.FreeOSMemory()
@@ -545,8 +543,8 @@ func (r *Registry) FinalizePackage(ctx context.Context, ref ref.Ref, opts Finali
 	return out, err
 }
 
-// releaseManifest is the size of a manifest (or of a mutation's event
-// payloads) from which memory that is garbage by then is collected early.
+// releaseManifest is the size of a manifest (or of the event payloads a
+// mutation has yet to write at its end) from which memory that is garbage by then is collected early.
 // FinalizePackage collects once the manifest is encoded, so that its lists
 // and what reading them cost are reused by the views' work that follows.
 // A mutation returns the free memory to the operating system before it
@@ -773,6 +771,9 @@ func (r *Registry) replay(ctx context.Context, check bool, vw *viewWriter) (Repl
 	src, err := r.replaySource(ctx, tx)
 	if err != nil {
 		return res, err
+	}
+	if src != tx {
+		defer src.Rollback() // also if a view panics; a no-op after the one below
 	}
 	res.Events, err = events.ReplayFrom(ctx, src, tx, vw)
 	if src != tx {
