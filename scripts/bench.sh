@@ -2,13 +2,13 @@
 # make bench: generates (once) the data set in $BENCH_DATA (default
 # /tmp/artifact-store-bench), then runs each section's table. Every peer is
 # measured in the same run on the same bytes; the tables report ratios.
-# Needs: b3sum, openssl, coreutils, bc, GNU time, python3 (Debian packages);
+# Needs: b3sum, openssl, coreutils, bc, GNU time, python3, restic (Debian packages);
 # the as-serve section also docker-registry, curl and oras (scripts/install-oci-tools.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 data=${BENCH_DATA:-/tmp/artifact-store-bench}
-for t in b3sum openssl bc python3 /usr/bin/time; do
-  command -v "$t" >/dev/null || { echo "bench: $t is missing (apt-get install b3sum openssl bc python3 time)" >&2; exit 1; }
+for t in b3sum openssl bc python3 /usr/bin/time restic; do
+  command -v "$t" >/dev/null || { echo "bench: $t is missing (apt-get install b3sum openssl bc python3 time restic)" >&2; exit 1; }
 done
 go build -o bin/ ./internal/cmd/gosha256 ./internal/cmd/ociload
 python3 scripts/bench/gen-data.py "$data"
