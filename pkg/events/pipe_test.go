@@ -576,3 +576,35 @@ func noReplayReader(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// TestReplayFromWholeBatches: a log that ends exactly on a batch of the
+// read beside the replay (2,000 events, batches of 1,000) is applied whole
+// and in order, its last batch ending the read with the head checked, on
+// both paths.
+func TestReplayFromWholeBatches(t *testing.T) {
+	pipeLog(t, func(t *testing.T, d *db.DB, l *Log) {
+		const n = 2000
+		mustExec(t, d, `DELETE FROM events WHERE seq > $1`, n)
+		mustExec(t, d, `UPDATE event_head SET seq = $1, hash = (SELECT hash FROM events WHERE seq = $1) WHERE id = 1`, n)
+		ctx := context.Background()
+		for _, beside := range []bool{false, true} {
+			vw := &failViews{}
+			var last uint64
+			var err error
+			if beside {
+				last, err = ReplayFrom(ctx, d.SQL, nil, vw)
+			} else {
+				tx, berr := Begin(ctx, d)
+				if berr != nil {
+					t.Fatal(berr)
+				}
+				last, err = ReplayTx(ctx, tx, vw)
+				tx.Rollback()
+			}
+			if err != nil || last != n || len(vw.seqs) != n || vw.seqs[n-1] != n {
+				t.Fatalf("beside=%v: replay = %d, %v with %d events applied; want %d", beside, last, err, len(vw.seqs), n)
+			}
+		}
+		noReplayReader(t)
+	})
+}

@@ -355,10 +355,12 @@ func TestCheckSnapshotWhileWritten(t *testing.T) {
 	}
 }
 
-// TestReplayOneConnection: a database limited to one connection has none
+// TestReplayFewConnections: a database limited to one connection has none
 // for the "before" digest to read on beside the rebuild; the replay takes
-// it in its own transaction instead of waiting for a second.
-func TestReplayOneConnection(t *testing.T) {
+// it in its own transaction instead of waiting for a second. With two, the
+// digest has its own but the log is read in the replay's transaction (no
+// third for a read beside it); with three, both are beside it.
+func TestReplayFewConnections(t *testing.T) {
 	ctx := context.Background()
 	d := dbtest.Open(t, db.SQLite)
 	r := newRegistry(t, d)
@@ -370,6 +372,8 @@ func TestReplayOneConnection(t *testing.T) {
 		Open: func() (io.ReadCloser, error) { return io.NopCloser(strings.NewReader("a")), nil }}}, BatchOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	d.SQL.SetMaxOpenConns(1)
-	assertReplayIdentical(t, r)
+	for _, n := range []int{1, 2, 3} {
+		d.SQL.SetMaxOpenConns(n)
+		assertReplayIdentical(t, r)
+	}
 }
