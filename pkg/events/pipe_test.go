@@ -63,14 +63,25 @@ func pipeLog(t *testing.T, f func(t *testing.T, d *db.DB, l *Log)) {
 // before calling it a leak.
 func noReaders(t *testing.T) {
 	t.Helper()
+	noneRunning(t, "a reader goroutine", "events.(*pipeReader).read", "events.pipeRange.func")
+}
+
+// noneRunning fails, naming what, if a goroutine with any of frames in its
+// stack is still running after about ten seconds of looking again.
+func noneRunning(t *testing.T, what string, frames ...string) {
+	t.Helper()
 	buf := make([]byte, 1<<20)
 	for try := 0; ; try++ {
 		buf = buf[:runtime.Stack(buf[:cap(buf)], true)]
-		if !bytes.Contains(buf, []byte("events.(*pipeReader).read")) && !bytes.Contains(buf, []byte("events.pipeRange.func")) {
+		running := false
+		for _, f := range frames {
+			running = running || bytes.Contains(buf, []byte(f))
+		}
+		if !running {
 			return
 		}
 		if try == 1000 {
-			t.Fatalf("a reader goroutine is left running:\n%s", buf)
+			t.Fatalf("%s is left running:\n%s", what, buf)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -564,17 +575,7 @@ func TestReplayFromCancel(t *testing.T) {
 // still running (see noReaders).
 func noReplayReader(t *testing.T) {
 	t.Helper()
-	buf := make([]byte, 1<<20)
-	for try := 0; ; try++ {
-		buf = buf[:runtime.Stack(buf[:cap(buf)], true)]
-		if !bytes.Contains(buf, []byte("events.verifyTo.func")) {
-			return
-		}
-		if try == 1000 {
-			t.Fatalf("the replay's reader is left running:\n%s", buf)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	noneRunning(t, "the replay's reader", "events.verifyTo.func")
 }
 
 // TestReplayFromWholeBatches: a log that ends exactly on a batch of the
