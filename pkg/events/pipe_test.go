@@ -444,6 +444,21 @@ func (v *failViews) Apply(_ context.Context, _ *sql.Tx, ev Event) error {
 	return nil
 }
 
+// replayVia replays d's log into vw beside its own transaction (beside:
+// ReplayFrom with the pool as the source, so the log is read on a reader
+// of its own) or in one transaction (ReplayTx), rolled back after.
+func replayVia(ctx context.Context, d *db.DB, beside bool, vw ViewWriter) (uint64, error) {
+	if beside {
+		return ReplayFrom(ctx, d.SQL, nil, vw)
+	}
+	tx, err := Begin(ctx, d)
+	if err != nil {
+		return 0, err
+	}
+	defer tx.Rollback()
+	return ReplayTx(ctx, tx, vw)
+}
+
 // TestReplayFromFirstFailure: whether the log is read on the replay's own
 // transaction or beside it (src is not dst), events are applied in order
 // and the first failure in sequence order is returned: a view's refusal
@@ -455,15 +470,7 @@ func TestReplayFromFirstFailure(t *testing.T) {
 		exec := func(q string, args ...any) { t.Helper(); mustExec(t, d, q, args...) }
 		replay := func(t *testing.T, beside bool, vw ViewWriter) (uint64, error) {
 			t.Helper()
-			if beside {
-				return ReplayFrom(ctx, d.SQL, nil, vw)
-			}
-			tx, err := Begin(ctx, d)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer tx.Rollback()
-			return ReplayTx(ctx, tx, vw)
+			return replayVia(ctx, d, beside, vw)
 		}
 		inOrder := func(t *testing.T, seqs []uint64, last uint64) {
 			t.Helper()
@@ -539,18 +546,7 @@ func TestReplayFromCancel(t *testing.T) {
 				}
 				done := make(chan result, 1)
 				go func() {
-					if beside {
-						last, err := ReplayFrom(ctx, d.SQL, nil, vw)
-						done <- result{last, err}
-						return
-					}
-					tx, err := Begin(context.Background(), d)
-					if err != nil {
-						done <- result{0, err}
-						return
-					}
-					defer tx.Rollback()
-					last, err := ReplayTx(ctx, tx, vw)
+					last, err := replayVia(ctx, d, beside, vw)
 					done <- result{last, err}
 				}()
 				var r result
@@ -590,18 +586,7 @@ func TestReplayFromWholeBatches(t *testing.T) {
 		ctx := context.Background()
 		for _, beside := range []bool{false, true} {
 			vw := &failViews{}
-			var last uint64
-			var err error
-			if beside {
-				last, err = ReplayFrom(ctx, d.SQL, nil, vw)
-			} else {
-				tx, berr := Begin(ctx, d)
-				if berr != nil {
-					t.Fatal(berr)
-				}
-				last, err = ReplayTx(ctx, tx, vw)
-				tx.Rollback()
-			}
+			last, err := replayVia(ctx, d, beside, vw)
 			if err != nil || last != n || len(vw.seqs) != n || vw.seqs[n-1] != n {
 				t.Fatalf("beside=%v: replay = %d, %v with %d events applied; want %d", beside, last, err, len(vw.seqs), n)
 			}

@@ -544,7 +544,8 @@ func (r *Registry) FinalizePackage(ctx context.Context, ref ref.Ref, opts Finali
 }
 
 // releaseManifest is the size of a manifest (or of the event payloads a
-// mutation has yet to write at its end) from which memory that is garbage by then is collected early.
+// mutation has yet to write at its end) from which memory that is garbage
+// by then is collected early.
 // FinalizePackage collects once the manifest is encoded, so that its lists
 // and what reading them cost are reused by the views' work that follows.
 // A mutation returns the free memory to the operating system before it
