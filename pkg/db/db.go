@@ -218,6 +218,20 @@ func openSQLite(ctx context.Context, rawURL string, o Options) (*DB, error) {
 			}
 		}
 	}
+	if !o.ReadOnly {
+		// Several processes may open a new store at once (parallel as-put
+		// in CI): serialise the first connection and the self-migration on
+		// a lock file beside the database, so that the later ones wait and
+		// find the schema current. The first connection is inside the lock
+		// because it turns a new file to WAL, which needs the database
+		// alone: SQLite refuses that at once with SQLITE_BUSY, without
+		// waiting out busy_timeout, while another opener reads the file.
+		unlock, err := lockFile(path + ".migrate-lock")
+		if err != nil {
+			return nil, fmt.Errorf("db: open %s: %w", path, err)
+		}
+		defer unlock()
+	}
 	q := url.Values{}
 	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", BusyTimeout.Milliseconds()))
 	if o.ReadOnly {
@@ -259,15 +273,6 @@ func openSQLite(ctx context.Context, rawURL string, o Options) (*DB, error) {
 	if o.ReadOnly {
 		return d, nil
 	}
-	// Several processes may open a new store at once (parallel as-put in
-	// CI): serialise the self-migration on a lock file beside the
-	// database, so that the later ones wait and find the schema current.
-	unlock, err := lockFile(path + ".migrate-lock")
-	if err != nil {
-		sqldb.Close()
-		return nil, fmt.Errorf("db: open %s: %w", path, err)
-	}
-	defer unlock()
 	if err := d.Migrate(ctx); err != nil {
 		sqldb.Close()
 		return nil, err
